@@ -1,0 +1,1 @@
+"""The Online Boutique image generation service."""

@@ -1,0 +1,66 @@
+"""The shop's words as plain data: products, cart lines, pictures, backgrounds, generated images."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from imagegen.styles import Style
+
+
+@dataclasses.dataclass(frozen=True)
+class Product:
+    """A catalog product, as ProductCatalogService describes it."""
+
+    id: str
+    name: str
+    description: str = ""
+    picture: str = ""  # path under PRODUCT_IMAGE_BASE_URL, e.g. /static/img/products/mug.jpg
+    categories: tuple[str, ...] = ()
+    price_units: int = 0
+    price_nanos: int = 0
+    currency_code: str = "USD"
+
+
+@dataclasses.dataclass(frozen=True)
+class Picture:
+    """Encoded image bytes and their MIME type (image/png, image/jpeg or image/webp)."""
+
+    data: bytes = dataclasses.field(repr=False)
+    mime_type: str
+
+
+@dataclasses.dataclass(frozen=True)
+class CartLine:
+    """One product of the cart with its quantity and, when it could be fetched, its picture."""
+
+    product: Product
+    quantity: int
+    picture: Picture | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class GenerationInput:
+    """Everything a generator needs to draw one cart picture."""
+
+    lines: tuple[CartLine, ...]
+    style: "Style"
+    background: Picture | None = None
+    size: int = 1024
+
+
+# Progress callback for generators: a fraction of the generator's own work, 0.0 to 1.0.
+Progress = Callable[[float], None]
+
+
+class Generator(Protocol):
+    """Turns a cart into a picture. Raises errors.GenerationFailed with a shopper-readable message."""
+
+    name: str
+
+    def generate(self, request: GenerationInput, progress: Progress) -> Picture:
+        """Draws the picture; calls progress(fraction) as work advances."""
+        ...
+

@@ -1,0 +1,247 @@
+"""Service settings: read once from the environment at start, validated, frozen."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import urllib.parse
+from collections.abc import Callable, Mapping
+from typing import Any
+
+# The Gemini model chain tried in order; a model that answers 404 is skipped for the life of the
+# process. gemini-2.5-flash-image (the brief's model) was shut down on 2026-10-02.
+DEFAULT_GEMINI_MODELS = ("gemini-3.1-flash-image", "gemini-3.1-flash-image-preview")
+
+GENERATORS = ("auto", "gemini", "collage")
+URL_MODES = ("public", "signed")
+ASPECT_RATIOS = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9")
+
+
+class SettingsError(ValueError):
+    """One or more environment variables hold a value the service cannot use."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Every knob of the service; see the configuration table in README.md."""
+
+    # Ports and peers.
+    port: int = 8080
+    http_port: int = 8081
+    cart_service_addr: str = "cartservice:7070"
+    product_catalog_service_addr: str = "productcatalogservice:3550"
+    product_image_base_url: str = "http://frontend:80"
+    peer_timeout_seconds: float = 5.0
+    # Generation.
+    image_generator: str = "auto"
+    image_size: int = 1024
+    generation_workers: int = 2
+    generation_queue_size: int = 16
+    status_max_entries: int = 10_000
+    status_ttl_seconds: int = 3600
+    shutdown_grace_seconds: float = 20.0
+    # Image store.
+    image_store_dir: str = "/tmp/imagegenservice/images"
+    public_base_url: str = "http://localhost:8081"
+    gcs_bucket: str = ""
+    project_id: str = ""
+    image_url_mode: str = "public"
+    image_url_ttl_seconds: int = 3600
+    # Uploads.
+    max_upload_bytes: int = 10 * 1024 * 1024
+    max_image_pixels: int = 40_000_000
+    background_max_side: int = 2048
+    # Gemini.
+    gemini_api_key: str = dataclasses.field(default="", repr=False)
+    gemini_api_key_secret: str = ""
+    gemini_models: tuple[str, ...] = DEFAULT_GEMINI_MODELS
+    gemini_timeout_seconds: float = 60.0
+    gemini_total_timeout_seconds: float = 180.0
+    gemini_max_input_images: int = 6
+    image_aspect_ratio: str = "1:1"
+    use_vertexai: bool = False
+    location: str = "global"
+    # Logging.
+    log_level: str = "INFO"
+
+    @property
+    def gemini_configured(self) -> bool:
+        """True when any Gemini credential (key, secret, or Vertex AI) is configured."""
+        return bool(self.gemini_api_key or self.gemini_api_key_secret or self.use_vertexai)
+
+    @property
+    def generator(self) -> str:
+        """The generator in use: IMAGE_GENERATOR, with auto resolved."""
+        if self.image_generator != "auto":
+            return self.image_generator
+        return "gemini" if self.gemini_configured else "collage"
+
+    @property
+    def max_message_bytes(self) -> int:
+        """Largest gRPC message accepted: the upload limit in base64 plus room for a data: prefix."""
+        return (self.max_upload_bytes * 4 // 3) + 64 * 1024
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Builds settings from environment variables; raises SettingsError naming every bad one."""
+        env = os.environ if environ is None else environ
+        reader = _Reader(env)
+        http_port = reader.integer("HTTP_PORT", cls.http_port, 1, 65535)
+        values: dict[str, Any] = dict(
+            port=reader.integer("PORT", cls.port, 1, 65535),
+            http_port=http_port,
+            cart_service_addr=reader.address("CART_SERVICE_ADDR", cls.cart_service_addr),
+            product_catalog_service_addr=reader.address(
+                "PRODUCT_CATALOG_SERVICE_ADDR", cls.product_catalog_service_addr
+            ),
+            product_image_base_url=reader.url("PRODUCT_IMAGE_BASE_URL", cls.product_image_base_url),
+            peer_timeout_seconds=reader.number("PEER_TIMEOUT_SECONDS", cls.peer_timeout_seconds, 0.1, 300),
+            image_generator=reader.choice("IMAGE_GENERATOR", cls.image_generator, GENERATORS),
+            image_size=reader.integer("IMAGE_SIZE", cls.image_size, 256, 4096),
+            generation_workers=reader.integer("GENERATION_WORKERS", cls.generation_workers, 1, 64),
+            generation_queue_size=reader.integer("GENERATION_QUEUE_SIZE", cls.generation_queue_size, 0, 10_000),
+            status_max_entries=reader.integer("STATUS_MAX_ENTRIES", cls.status_max_entries, 10, 10_000_000),
+            status_ttl_seconds=reader.integer("STATUS_TTL_SECONDS", cls.status_ttl_seconds, 10, 7 * 86400),
+            shutdown_grace_seconds=reader.number("SHUTDOWN_GRACE_SECONDS", cls.shutdown_grace_seconds, 0, 3600),
+            image_store_dir=reader.text("IMAGE_STORE_DIR", cls.image_store_dir),
+            public_base_url=reader.url("PUBLIC_BASE_URL", f"http://localhost:{http_port}"),
+            gcs_bucket=reader.text("GCS_BUCKET", ""),
+            project_id=reader.text("PROJECT_ID", ""),
+            image_url_mode=reader.choice("IMAGE_URL_MODE", cls.image_url_mode, URL_MODES),
+            image_url_ttl_seconds=reader.integer("IMAGE_URL_TTL", cls.image_url_ttl_seconds, 60, 7 * 86400),
+            max_upload_bytes=reader.integer("MAX_UPLOAD_BYTES", cls.max_upload_bytes, 1024, 64 * 1024 * 1024),
+            max_image_pixels=reader.integer("MAX_IMAGE_PIXELS", cls.max_image_pixels, 10_000, 200_000_000),
+            background_max_side=reader.integer("BACKGROUND_MAX_SIDE", cls.background_max_side, 256, 8192),
+            gemini_api_key=reader.text("GEMINI_API_KEY", ""),
+            gemini_api_key_secret=reader.secret_name("GEMINI_API_KEY_SECRET"),
+            gemini_models=reader.models("GEMINI_MODEL", DEFAULT_GEMINI_MODELS),
+            gemini_timeout_seconds=reader.number("GEMINI_TIMEOUT_SECONDS", cls.gemini_timeout_seconds, 1, 600),
+            gemini_total_timeout_seconds=reader.number(
+                "GEMINI_TOTAL_TIMEOUT_SECONDS", cls.gemini_total_timeout_seconds, 1, 3600
+            ),
+            gemini_max_input_images=reader.integer("GEMINI_MAX_INPUT_IMAGES", cls.gemini_max_input_images, 1, 14),
+            image_aspect_ratio=reader.choice("IMAGE_ASPECT_RATIO", cls.image_aspect_ratio, ASPECT_RATIOS),
+            use_vertexai=reader.boolean("GOOGLE_GENAI_USE_VERTEXAI", False),
+            location=reader.text("LOCATION", cls.location) or cls.location,
+            log_level=reader.choice("LOG_LEVEL", cls.log_level, ("DEBUG", "INFO", "WARNING", "ERROR"), upper=True),
+        )
+        settings = cls(**values)
+        reader.check(settings)
+        if reader.problems:
+            raise SettingsError("invalid configuration: " + "; ".join(reader.problems))
+        return settings
+
+
+class _Reader:
+    """Reads typed values from the environment, collecting every problem instead of stopping at one."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+        self.problems: list[str] = []
+
+    def _raw(self, name: str) -> str | None:
+        value = self.env.get(name)
+        if value is None or value.strip() == "":
+            return None
+        return value.strip()
+
+    def _parse(self, name: str, default: Any, parse: Callable[[str], Any], expected: str) -> Any:
+        raw = self._raw(name)
+        if raw is None:
+            return default
+        try:
+            return parse(raw)
+        except ValueError:
+            self.problems.append(f"{name} must be {expected}, got {raw!r}")
+            return default
+
+    def text(self, name: str, default: str) -> str:
+        raw = self._raw(name)
+        return default if raw is None else raw
+
+    def integer(self, name: str, default: int, low: int, high: int) -> int:
+        def parse(raw: str) -> int:
+            value = int(raw)
+            if not low <= value <= high:
+                raise ValueError
+            return value
+
+        return self._parse(name, default, parse, f"a whole number from {low} to {high}")
+
+    def number(self, name: str, default: float, low: float, high: float) -> float:
+        def parse(raw: str) -> float:
+            value = float(raw)
+            if not low <= value <= high:
+                raise ValueError
+            return value
+
+        return self._parse(name, default, parse, f"a number from {low:g} to {high:g}")
+
+    def choice(self, name: str, default: str, choices: tuple[str, ...], upper: bool = False) -> str:
+        def parse(raw: str) -> str:
+            value = raw.upper() if upper else raw.lower()
+            if value not in choices:
+                raise ValueError
+            return value
+
+        return self._parse(name, default, parse, "one of " + ", ".join(choices))
+
+    def boolean(self, name: str, default: bool) -> bool:
+        def parse(raw: str) -> bool:
+            lowered = raw.lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+
+        return self._parse(name, default, parse, "true or false")
+
+    def url(self, name: str, default: str) -> str:
+        def parse(raw: str) -> str:
+            parts = urllib.parse.urlsplit(raw)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise ValueError
+            return raw.rstrip("/")
+
+        return self._parse(name, default, parse, "an http:// or https:// URL")
+
+    def address(self, name: str, default: str) -> str:
+        def parse(raw: str) -> str:
+            host, sep, port = raw.rpartition(":")
+            if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError
+            return raw
+
+        return self._parse(name, default, parse, "host:port")
+
+    def models(self, name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+        def parse(raw: str) -> tuple[str, ...]:
+            chain = tuple(model.strip() for model in raw.split(",") if model.strip())
+            if not chain or any(any(c.isspace() for c in model) for model in chain):
+                raise ValueError
+            return chain
+
+        return self._parse(name, default, parse, "a model id or a comma-separated list of model ids")
+
+    def secret_name(self, name: str) -> str:
+        def parse(raw: str) -> str:
+            parts = raw.split("/")
+            if len(parts) != 6 or parts[0] != "projects" or parts[2] != "secrets" or parts[4] != "versions":
+                raise ValueError
+            if not all(parts[i] for i in (1, 3, 5)):
+                raise ValueError
+            return raw
+
+        return self._parse(name, "", parse, "a secret version like projects/P/secrets/S/versions/latest")
+
+    def check(self, settings: Settings) -> None:
+        """Cross-field rules."""
+        if settings.image_generator == "gemini" and not settings.gemini_configured:
+            self.problems.append(
+                "IMAGE_GENERATOR=gemini needs GEMINI_API_KEY, GEMINI_API_KEY_SECRET or GOOGLE_GENAI_USE_VERTEXAI=true"
+            )
+        if settings.use_vertexai and not settings.project_id:
+            self.problems.append("GOOGLE_GENAI_USE_VERTEXAI=true needs PROJECT_ID")
+        if settings.gemini_total_timeout_seconds < settings.gemini_timeout_seconds:
+            self.problems.append("GEMINI_TOTAL_TIMEOUT_SECONDS must not be less than GEMINI_TIMEOUT_SECONDS")
