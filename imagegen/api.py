@@ -1,0 +1,102 @@
+"""The gRPC edge: requests in, domain errors mapped to status codes in one place."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+
+import grpc
+
+from genproto import imagegeneration_pb2 as pb
+from genproto import imagegeneration_pb2_grpc as pb_grpc
+from imagegen import errors, jobs
+from imagegen.generation import CartRequest, ImageGeneration
+from imagegen.observability import bound, new_request_id, request_id_var
+
+log = logging.getLogger(__name__)
+
+# Each domain error, and the gRPC code a caller sees for it (see the README's error table).
+STATUS_CODES: dict[type[errors.ImageGenError], grpc.StatusCode] = {
+    errors.InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
+    errors.EmptyCart: grpc.StatusCode.FAILED_PRECONDITION,
+    errors.ProductNotFound: grpc.StatusCode.NOT_FOUND,
+    errors.PeerUnavailable: grpc.StatusCode.UNAVAILABLE,
+    errors.StoreError: grpc.StatusCode.UNAVAILABLE,
+    errors.Busy: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    errors.NotFound: grpc.StatusCode.NOT_FOUND,
+    errors.GenerationFailed: grpc.StatusCode.INTERNAL,
+}
+
+
+class ImageGenerationServicer(pb_grpc.ImageGenerationServiceServicer):
+    """ImageGenerationService: one short method per RPC."""
+
+    def __init__(self, generation: ImageGeneration) -> None:
+        self._generation = generation
+
+    def GenerateCartImage(self, request: pb.GenerateCartImageRequest, context: grpc.ServicerContext):  # noqa: N802
+        """Starts a generation and answers with its id at once."""
+        with _edge(context, "GenerateCartImage"):
+            record = self._generation.start(
+                CartRequest(
+                    user_id=request.user_id,
+                    style_preference=request.style_preference,
+                    background_image_url=request.background_image_url,
+                    items=tuple((item.product_id, item.quantity) for item in request.cart_items),
+                ),
+                metadata=_forwarded_metadata(),
+            )
+            return pb.GenerateCartImageResponse(
+                generation_id=record.id, status=record.status, image_url=record.image_url,
+                error_message=record.error_message,
+            )
+
+    def UploadBackground(self, request: pb.UploadBackgroundRequest, context: grpc.ServicerContext):  # noqa: N802
+        """Stores a background and answers with its URL."""
+        with _edge(context, "UploadBackground"):
+            url = self._generation.upload_background(request.image_data)
+            return pb.UploadBackgroundResponse(image_url=url, status="success")
+
+    def GetImageGenerationStatus(self, request: pb.GetStatusRequest, context: grpc.ServicerContext):  # noqa: N802
+        """Reports a generation's status; not_found for an unknown id."""
+        with _edge(context, "GetImageGenerationStatus"):
+            record = self._generation.status(request.generation_id.strip())
+            if record is None:
+                return pb.GetStatusResponse(
+                    status=jobs.NOT_FOUND, error_message="no generation with this id (it may have expired)"
+                )
+            return pb.GetStatusResponse(
+                status=record.status, image_url=record.image_url, progress=record.progress,
+                error_message=record.error_message,
+            )
+
+
+def _request_id(context: grpc.ServicerContext) -> str:
+    for key, value in context.invocation_metadata() or ():
+        if key == "x-request-id" and value and len(value) <= 128 and value.isprintable():
+            return value
+    return new_request_id()
+
+
+def _forwarded_metadata() -> tuple[tuple[str, str], ...]:
+    return (("x-request-id", request_id_var.get()),)
+
+
+@contextlib.contextmanager
+def _edge(context: grpc.ServicerContext, method: str) -> Iterator[None]:
+    """Binds the request id to the logs and turns domain errors into gRPC statuses."""
+    request_id = _request_id(context)
+    context.set_trailing_metadata((("x-request-id", request_id),))
+    with bound(request_id=request_id):
+        try:
+            yield
+        except errors.ImageGenError as error:
+            code = next(
+                (code for kind, code in STATUS_CODES.items() if isinstance(error, kind)), grpc.StatusCode.INTERNAL
+            )
+            log.info("request refused", extra={"method": method, "code": code.name, "reason": str(error)})
+            context.abort(code, str(error))
+        except Exception:
+            log.exception("request crashed", extra={"method": method})
+            context.abort(grpc.StatusCode.INTERNAL, "internal error; the request id is " + request_id)

@@ -1,0 +1,142 @@
+"""The shop's peers: CartService and ProductCatalogService over gRPC, product pictures over HTTP."""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import grpc
+
+from genproto import imagegeneration_pb2 as pb
+from genproto import imagegeneration_pb2_grpc as pb_grpc
+from imagegen.domain import Picture, Product
+from imagegen.errors import PeerUnavailable, ProductNotFound
+
+log = logging.getLogger(__name__)
+
+MAX_PICTURE_BYTES = 8 * 1024 * 1024
+_MAGIC = ((b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"))
+
+
+def sniff_image_type(data: bytes) -> str | None:
+    """The MIME type of PNG, JPEG or WebP bytes by their magic numbers, else None."""
+    for magic, mime in _MAGIC:
+        if data.startswith(magic):
+            return mime
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+class Shop:
+    """Reads carts and products from the shop's services, each call under a deadline."""
+
+    def __init__(self, cart_addr: str, catalog_addr: str, timeout_seconds: float) -> None:
+        self._cart_addr = cart_addr
+        self._catalog_addr = catalog_addr
+        self._timeout = timeout_seconds
+        self._cart_channel = grpc.insecure_channel(cart_addr)
+        self._catalog_channel = grpc.insecure_channel(catalog_addr)
+        self._cart = pb_grpc.CartServiceStub(self._cart_channel)
+        self._catalog = pb_grpc.ProductCatalogServiceStub(self._catalog_channel)
+
+    def get_cart(self, user_id: str, metadata: tuple[tuple[str, str], ...] = ()) -> list[tuple[str, int]]:
+        """The (product_id, quantity) lines of a user's cart."""
+        try:
+            cart = self._cart.GetCart(pb.GetCartRequest(user_id=user_id), timeout=self._timeout, metadata=metadata)
+        except grpc.RpcError as error:
+            raise PeerUnavailable(f"cart service ({self._cart_addr})", _describe(error)) from None
+        return [(item.product_id, item.quantity) for item in cart.items]
+
+    def get_products(
+        self, product_ids: list[str], metadata: tuple[tuple[str, str], ...] = ()
+    ) -> dict[str, Product]:
+        """Resolves every id with the catalog, all within one peer deadline."""
+        deadline = time.monotonic() + self._timeout
+        products = {}
+        for product_id in product_ids:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise PeerUnavailable(f"product catalog ({self._catalog_addr})", "deadline exceeded")
+            try:
+                message = self._catalog.GetProduct(
+                    pb.GetProductRequest(id=product_id), timeout=remaining, metadata=metadata
+                )
+            except grpc.RpcError as error:
+                if error.code() == grpc.StatusCode.NOT_FOUND:
+                    raise ProductNotFound(product_id) from None
+                raise PeerUnavailable(f"product catalog ({self._catalog_addr})", _describe(error)) from None
+            products[product_id] = Product(
+                id=message.id or product_id,
+                name=message.name or product_id,
+                description=message.description,
+                picture=message.picture,
+                categories=tuple(message.categories),
+                price_units=message.price_usd.units,
+                price_nanos=message.price_usd.nanos,
+                currency_code=message.price_usd.currency_code or "USD",
+            )
+        return products
+
+    def close(self) -> None:
+        """Closes both channels."""
+        self._cart_channel.close()
+        self._catalog_channel.close()
+
+
+def _describe(error: grpc.RpcError) -> str:
+    code = error.code()
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return "no answer within the deadline"
+    if code == grpc.StatusCode.UNAVAILABLE:
+        return "cannot connect"
+    return f"{code.name.lower()}: {error.details()}"
+
+
+class ProductPictures:
+    """Fetches product pictures from PRODUCT_IMAGE_BASE_URL + path, with a small LRU cache.
+
+    A picture that cannot be fetched is None: the generators draw the product without it.
+    """
+
+    def __init__(self, base_url: str, timeout_seconds: float, cache_entries: int = 64) -> None:
+        self._base_url = base_url.rstrip("/")
+        self._timeout = timeout_seconds
+        self._cache_entries = cache_entries
+        self._cache: collections.OrderedDict[str, Picture] = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, path: str) -> Picture | None:
+        """The picture at path, from the cache or fetched once."""
+        if not path or "://" in path:
+            return None
+        with self._lock:
+            picture = self._cache.get(path)
+            if picture is not None:
+                self._cache.move_to_end(path)
+                return picture
+        picture = self._fetch(path)
+        if picture is not None:
+            with self._lock:
+                self._cache[path] = picture
+                while len(self._cache) > self._cache_entries:
+                    self._cache.popitem(last=False)
+        return picture
+
+    def _fetch(self, path: str) -> Picture | None:
+        url = self._base_url + ("" if path.startswith("/") else "/") + path
+        try:
+            with urllib.request.urlopen(url, timeout=self._timeout) as response:  # noqa: S310 (our base URL)
+                data = response.read(MAX_PICTURE_BYTES + 1)
+        except (urllib.error.URLError, OSError, ValueError) as error:
+            log.warning("product picture unavailable", extra={"picture": path, "reason": str(error)})
+            return None
+        mime = sniff_image_type(data)
+        if len(data) > MAX_PICTURE_BYTES or mime is None:
+            log.warning("product picture unusable", extra={"picture": path, "bytes": len(data)})
+            return None
+        return Picture(data=data, mime_type=mime)

@@ -1,0 +1,57 @@
+"""The local image store: atomic files, URLs, recognising only its own URLs."""
+
+import os
+
+import pytest
+
+from imagegen.errors import NotFound
+from imagegen.stores.local import LocalImageStore
+
+NAME = "generated/abcdefghijklmnopqrstuv.png"
+
+
+@pytest.fixture
+def store(tmp_path):
+    return LocalImageStore(str(tmp_path / "images"), "http://localhost:8081")
+
+
+def test_put_then_get_round_trips(store):
+    store.put(NAME, b"\x89PNG...", "image/png")
+    assert store.get(NAME) == b"\x89PNG..."
+    assert store.exists(NAME)
+
+
+def test_missing_object_is_not_found(store):
+    with pytest.raises(NotFound):
+        store.get("backgrounds/" + "0" * 64 + ".jpg")
+
+
+def test_url_and_back(store):
+    url = store.url_for(NAME)
+    assert url == "http://localhost:8081/images/" + NAME
+    assert store.name_from_url(url) == NAME
+
+
+@pytest.mark.parametrize("url", [
+    "http://evil.example/images/generated/abcdefghijklmnopqrstuv.png",
+    "http://localhost:8081/images/../secrets/abcdefghijklmnopqrstuv.png",
+    "http://localhost:8081/images/generated/../../etc/passwd",
+    "http://localhost:8081/images/other/abcdefghijklmnopqrstuv.png",
+    "http://localhost:8081/images/generated/short.png",
+    "file:///etc/passwd",
+    "",
+])
+def test_foreign_or_malformed_urls_are_not_ours(store, url):
+    assert store.name_from_url(url) is None
+
+
+def test_invalid_names_are_refused_not_written(store, tmp_path):
+    with pytest.raises(NotFound):
+        store.put("../escape/abcdefghijklmnopqrstuv.png", b"x", "image/png")
+    assert not (tmp_path / "escape").exists()
+
+
+def test_failed_write_leaves_nothing_behind(store, tmp_path):
+    with pytest.raises(TypeError):
+        store.put(NAME, object(), "image/png")  # type: ignore[arg-type]
+    assert os.listdir(tmp_path / "images" / "generated") == []
