@@ -1,0 +1,60 @@
+"""Shared fixtures: the dev stack peers on loopback and the real service in a subprocess."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.service import ServiceProcess
+
+# Carts seeded in the dev stack for the end-to-end tests.
+SEED_CARTS = {
+    "shopper-1": {"OLJCESPC7Z": 1, "6E92ZMYYFZ": 2, "0PUK6V6EV0": 1},
+    "shopper-empty": {},
+}
+
+
+@pytest.fixture(scope="session")
+def devstack():
+    """Cart, catalog and product pictures on loopback for the whole session."""
+    from devstack.servers import start_devstack
+
+    with start_devstack(seed_carts=SEED_CARTS) as stack:
+        yield stack
+
+
+def peer_env(stack) -> dict[str, str]:
+    """Environment pointing the service at the dev stack."""
+    return {
+        "CART_SERVICE_ADDR": stack.cart_addr,
+        "PRODUCT_CATALOG_SERVICE_ADDR": stack.catalog_addr,
+        "PRODUCT_IMAGE_BASE_URL": stack.picture_base_url,
+        "IMAGE_GENERATOR": "collage",
+        "IMAGE_SIZE": "512",
+    }
+
+
+@pytest.fixture
+def make_service(tmp_path, devstack):
+    """Starts a service with extra environment; every one started is stopped after the test."""
+    started: list[ServiceProcess] = []
+
+    def make(env: dict[str, str] | None = None, wait: bool = True) -> ServiceProcess:
+        service = ServiceProcess({**peer_env(devstack), **(env or {})}, tmp_path / f"svc{len(started)}")
+        started.append(service)
+        if wait:
+            service.wait_serving()
+        return service
+
+    yield make
+    for service in started:
+        service.close()
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory, devstack):
+    """One service with default settings (collage, local store) shared by a module's tests."""
+    tmp = tmp_path_factory.mktemp("service")
+    process = ServiceProcess(peer_env(devstack), tmp)
+    process.wait_serving()
+    yield process
+    process.close()
