@@ -10,7 +10,7 @@ from typing import Any
 
 # The Gemini model chain tried in order; a model that answers 404 is skipped for the life of the
 # process. gemini-2.5-flash-image (the brief's model) was shut down on 2026-10-02.
-DEFAULT_GEMINI_MODELS = ("gemini-3.1-flash-image", "gemini-3.1-flash-image-preview")
+DEFAULT_GEMINI_MODELS = ("gemini-3.1-flash-image", "gemini-nano-banana-2.1", "gemini-3.1-flash-lite-image")
 
 GENERATORS = ("auto", "gemini", "collage")
 URL_MODES = ("public", "signed")

@@ -1,0 +1,592 @@
+"""The Gemini generator: one google-genai generate_content call with the cart's own product pictures."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import random
+import re
+import threading
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import google.auth
+import httpx2
+from google import genai
+from google.auth import exceptions as auth_exceptions
+from google.genai import errors as genai_errors
+from google.genai import types
+
+from imagegen import prompt as prompts
+from imagegen import refsheet
+from imagegen.domain import CartLine, GenerationInput, Picture, Progress
+from imagegen.errors import GenerationFailed
+from imagegen.secrets import read_secret
+from imagegen.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+# Pinned so an SDK upgrade cannot move us: Google documents generateContent under v1beta for the Gemini
+# API (the 3.x SDK would default to v1), and Vertex AI serves the image models under v1beta1.
+GEMINI_API_VERSION = "v1beta"
+VERTEX_API_VERSION = "v1beta1"
+VERTEX_SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
+
+RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+# The model accepts these directly; anything else is re-encoded as PNG first.
+ACCEPTED_INPUT_TYPES = frozenset({"image/png", "image/jpeg", "image/webp", "image/heic", "image/heif"})
+STORABLE_OUTPUT_TYPES = frozenset({"image/png", "image/jpeg", "image/webp"})
+MIN_ATTEMPT_SECONDS = 0.05  # below this an attempt cannot succeed; stop instead
+
+_TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (httpx2.TransportError,)
+try:  # GOOGLE_GENAI_HTTP_CLIENT=httpx makes the SDK use plain httpx instead of httpx2.
+    import httpx
+
+    _TRANSPORT_ERRORS += (httpx.TransportError,)
+except ImportError:  # pragma: no cover - httpx is optional
+    pass
+
+# Shopper-facing reasons for an answer without an image; the technical reason goes to the log.
+_SAFETY = "The picture could not be made: the image model's safety filter blocked it. Try another style or background."
+_PROHIBITED = (
+    "The picture could not be made: the image model does not draw this kind of content. "
+    "Try another style or background."
+)
+_RECITATION = (
+    "The picture could not be made: it came out too close to existing protected content. "
+    "Try another style or background."
+)
+_NO_IMAGE = "The image model answered without a picture this time. Please try again."
+_OTHER = "The image model could not make a picture this time. Please try again."
+_NO_IMAGE_REASONS = {
+    "IMAGE_SAFETY": _SAFETY,
+    "SAFETY": _SAFETY,
+    "IMAGE_PROHIBITED_CONTENT": _PROHIBITED,
+    "PROHIBITED_CONTENT": _PROHIBITED,
+    "BLOCKLIST": _PROHIBITED,
+    "SPII": _PROHIBITED,
+    "IMAGE_RECITATION": _RECITATION,
+    "RECITATION": _RECITATION,
+    "NO_IMAGE": _NO_IMAGE,
+    "IMAGE_OTHER": _OTHER,
+}
+_BLOCKED_PROMPT = {
+    "SAFETY": "The picture could not be made: the image model's safety filter blocked the request. "
+    "Try another style or background.",
+    "IMAGE_SAFETY": "The picture could not be made: the image model's safety filter blocked the request. "
+    "Try another style or background.",
+    "PROHIBITED_CONTENT": _PROHIBITED,
+    "BLOCKLIST": _PROHIBITED,
+}
+_BLOCKED_OTHER = "The picture could not be made: the image model refused the request. Try another style or background."
+_BUSY = "The image service is busy right now. Please try again in a few minutes."
+_UNAVAILABLE = "The image service is unavailable right now. Please try again later."
+_TOO_SLOW = "The image service took too long to answer. Please try again."
+_UNEXPECTED = "The picture could not be made because of an unexpected error. Please try again."
+
+
+class GeminiSetupError(RuntimeError):
+    """Gemini cannot be used as configured (raised at start, never during a generation)."""
+
+
+class GeminiMetrics:
+    """What the generator reports for cost and health; these no-op methods are also the default."""
+
+    def tokens(self, model: str, prompt: int, candidates: int, total: int) -> None:
+        """Token usage of one answered call."""
+
+    def call(self, model: str, outcome: str) -> None:
+        """One HTTP call and how it ended: see CALL_OUTCOMES."""
+
+
+# Outcomes passed to GeminiMetrics.call, one per HTTP attempt.
+CALL_OUTCOMES = (
+    "image",  # 200 with an image
+    "no_image",  # 200 without an image (safety, recitation, blocked prompt...)
+    "model_gone",  # 404: the model is skipped from now on
+    "rate_limited",  # 429
+    "server_error",  # 408 or 5xx
+    "client_error",  # other 4xx: not retried
+    "timeout",  # per-call timeout
+    "transport_error",  # connection refused, reset, dropped
+    "auth_error",  # Vertex credentials could not be refreshed
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with jitter between attempts; the total time is bounded separately."""
+
+    initial_delay: float = 1.0
+    max_delay: float = 16.0
+    multiplier: float = 2.0
+    jitter: float = 0.5  # the fraction of each delay that is random
+
+    def delay(self, retry: int, rng: random.Random) -> float:
+        """Seconds to wait before retry number `retry` (1 for the first retry)."""
+        base = min(self.max_delay, self.initial_delay * self.multiplier ** (retry - 1))
+        return base * (1.0 - self.jitter * rng.random())
+
+
+class _ModelGone(Exception):
+    """The model answered 404: it no longer exists for this API."""
+
+
+class _Retryable(Exception):
+    """One attempt failed in a way another attempt may not."""
+
+    def __init__(self, kind: str, detail: str, retry_after: float | None = None) -> None:
+        super().__init__(detail)
+        self.kind = kind
+        self.retry_after = retry_after
+
+
+@dataclasses.dataclass(frozen=True)
+class _Attachments:
+    """The parts after the prompt, and the request as the prompt must describe it."""
+
+    request: GenerationInput
+    parts: list[types.Part]
+    reference_sheet: bool
+
+
+class GeminiGenerator:
+    """Draws the cart with a Gemini image model, falling back along the model chain when a model is gone.
+
+    Retries are our own loop rather than the SDK's HttpRetryOptions: the loop bounds the total time
+    (GEMINI_TOTAL_TIMEOUT_SECONDS) across attempts and shortens the last attempt's timeout to fit, honours
+    the server's RetryInfo delay, records each attempt's outcome in metrics, and maps every failure to a
+    shopper-readable message.
+    """
+
+    name = "gemini"
+
+    def __init__(
+        self,
+        client: genai.Client,
+        *,
+        models: Sequence[str],
+        aspect_ratio: str = "1:1",
+        timeout_seconds: float = 60.0,
+        total_timeout_seconds: float = 180.0,
+        max_input_images: int = 6,
+        mode: str = "gemini-api",
+        metrics: GeminiMetrics | None = None,
+        retry: RetryPolicy | None = None,
+        secret: str = "",
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        if not models:
+            raise GeminiSetupError("GEMINI_MODEL names no model")
+        self._client = client
+        self.models = tuple(models)
+        self._aspect_ratio = aspect_ratio
+        self._timeout = timeout_seconds
+        self._total_timeout = total_timeout_seconds
+        self._max_input_images = max(1, max_input_images)
+        self.mode = mode
+        self._metrics = metrics or GeminiMetrics()
+        self._retry = retry or RetryPolicy()
+        self._secret = secret  # only to scrub it from any text we log or raise
+        self._sleep = sleep
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._gone: set[str] = set()
+        self._gone_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"GeminiGenerator(mode={self.mode!r}, models={self.models!r})"
+
+    @property
+    def gone_models(self) -> frozenset[str]:
+        """Models that answered 404 since this generator was built."""
+        with self._gone_lock:
+            return frozenset(self._gone)
+
+    def close(self) -> None:
+        """Releases the SDK's HTTP connections."""
+        self._client.close()
+
+    def generate(self, request: GenerationInput, progress: Progress) -> Picture:
+        """Draws the cart; raises GenerationFailed with a shopper-readable message on any failure."""
+        try:
+            return self._generate(request, progress)
+        except GenerationFailed:
+            raise
+        except Exception as exc:  # noqa: BLE001 - whatever happens, the generation must end failed, not stuck
+            logger.error(
+                "gemini generation failed unexpectedly",
+                extra={"error": self._scrub("".join(traceback.format_exception(exc)))},
+            )
+            raise GenerationFailed(_UNEXPECTED) from None
+
+    def _generate(self, request: GenerationInput, progress: Progress) -> Picture:
+        progress(0.05)
+        attachments = self._attachments(request)
+        text = prompts.build_prompt(attachments.request, reference_sheet=attachments.reference_sheet)
+        contents = [types.Part.from_text(text=text), *attachments.parts]
+        progress(0.1)
+        response, model = self._call_chain(contents, request.size)
+        progress(0.9)
+        picture = self._picture(response, model)
+        progress(1.0)
+        return picture
+
+    # --- the request ---------------------------------------------------------------------------
+
+    def _attachments(self, request: GenerationInput) -> _Attachments:
+        """Product pictures as inline parts, combined into reference sheets when there are too many."""
+        lines = [self._usable(number, line) for number, line in enumerate(request.lines, 1)]
+        background = self._usable_background(request.background)
+        request = dataclasses.replace(request, lines=tuple(lines), background=background)
+        pictured = [(number, line, line.picture) for number, line in enumerate(lines, 1) if line.picture is not None]
+        # The background takes one of the inline image slots, but products always keep at least one.
+        slots = max(1, self._max_input_images - (1 if background is not None else 0))
+        parts: list[types.Part] = []
+        reference_sheet = len(pictured) > slots
+        if reference_sheet:
+            tiles = [refsheet.Tile(number, prompts.tile_label(number, line), picture) for number, line, picture in pictured]
+            sheets = refsheet.build_reference_sheets(tiles, slots)
+            for index, sheet in enumerate(sheets, 1):
+                parts.append(types.Part.from_text(text=prompts.sheet_caption(index, len(sheets), sheet.numbers)))
+                parts.append(_inline(sheet.picture))
+            logger.info(
+                "product pictures combined into reference sheets",
+                extra={"pictures": len(pictured), "sheets": len(sheets), "slots": slots},
+            )
+        else:
+            for number, line, picture in pictured:
+                parts.append(types.Part.from_text(text=prompts.picture_caption(number, line)))
+                parts.append(_inline(picture))
+        if background is not None:
+            parts.append(types.Part.from_text(text=prompts.background_caption()))
+            parts.append(_inline(background))
+        return _Attachments(request, parts, reference_sheet)
+
+    def _usable(self, number: int, line: CartLine) -> CartLine:
+        """The line with a picture the model accepts, or without one (the prompt then names it only)."""
+        picture = line.picture
+        if picture is None:
+            return line
+        if picture.mime_type in ACCEPTED_INPUT_TYPES and refsheet.decodable(picture):
+            return line
+        converted = refsheet.to_png(picture)
+        if converted is None:
+            logger.warning(
+                "product picture unreadable; product is described in words only",
+                extra={"product_id": line.product.id, "product_number": number, "mime_type": picture.mime_type},
+            )
+        return dataclasses.replace(line, picture=converted)
+
+    def _usable_background(self, background: Picture | None) -> Picture | None:
+        if background is None or background.mime_type in ACCEPTED_INPUT_TYPES:
+            return background
+        converted = refsheet.to_png(background)
+        if converted is None:
+            raise GenerationFailed("The background picture could not be read. Please upload another one.")
+        return converted
+
+    def _config(self, size: int, timeout: float) -> types.GenerateContentConfig:
+        image_config = types.ImageConfig(aspect_ratio=self._aspect_ratio)
+        # 1K is every image model's default; ask for more only when configured (it costs more tokens).
+        if size > 2048:
+            image_config.image_size = "4K"
+        elif size > 1024:
+            image_config.image_size = "2K"
+        return types.GenerateContentConfig(
+            response_modalities=["TEXT", "IMAGE"],
+            image_config=image_config,
+            # One HTTP call per attempt: no automatic continuation or function calling behind our back.
+            automatic_continuation=False,
+            automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),
+            http_options=types.HttpOptions(timeout=max(1, int(timeout * 1000))),
+        )
+
+    # --- calling ---------------------------------------------------------------------------------
+
+    def _call_chain(self, contents: list[types.Part], size: int) -> tuple[types.GenerateContentResponse, str]:
+        """Tries the models in order, skipping gone ones; the whole chain shares one time budget."""
+        deadline = self._clock() + self._total_timeout
+        for model in self.models:
+            if model in self.gone_models:
+                continue
+            try:
+                return self._call_with_retries(model, contents, size, deadline), model
+            except _ModelGone:
+                self._mark_gone(model)
+        tried = ", ".join(self.models)
+        raise GenerationFailed(
+            f"No configured image model is available (tried {tried}); "
+            "the operator must set GEMINI_MODEL to a current Gemini image model."
+        )
+
+    def _mark_gone(self, model: str) -> None:
+        with self._gone_lock:
+            first = model not in self._gone
+            self._gone.add(model)
+        if first:
+            logger.warning(
+                "gemini model not found; skipping it from now on (update GEMINI_MODEL)",
+                extra={"model": model, "models": list(self.models)},
+            )
+
+    def _call_with_retries(
+        self, model: str, contents: list[types.Part], size: int, deadline: float
+    ) -> types.GenerateContentResponse:
+        retry = 0
+        while True:
+            remaining = deadline - self._clock()
+            if remaining < MIN_ATTEMPT_SECONDS:
+                raise GenerationFailed(_TOO_SLOW)
+            try:
+                return self._attempt(model, contents, size, min(self._timeout, remaining))
+            except _Retryable as failure:
+                retry += 1
+                delay = self._retry.delay(retry, self._rng)
+                if failure.retry_after is not None:
+                    delay = max(delay, failure.retry_after)
+                gives_up = delay + MIN_ATTEMPT_SECONDS >= deadline - self._clock()
+                logger.warning(
+                    "gemini call failed; giving up" if gives_up else "gemini call failed; retrying",
+                    extra={"model": model, "attempt": retry, "kind": failure.kind, "detail": str(failure)},
+                )
+                if gives_up:
+                    raise GenerationFailed(_exhausted_message(failure.kind)) from None
+                self._sleep(delay)
+
+    def _attempt(
+        self, model: str, contents: list[types.Part], size: int, timeout: float
+    ) -> types.GenerateContentResponse:
+        """One HTTP call; sorts its failure into gone, retryable or final."""
+        try:
+            response = self._client.models.generate_content(
+                model=model, contents=contents, config=self._config(size, timeout)
+            )
+        except genai_errors.APIError as exc:
+            detail = self._scrub(f"{exc.code} {exc.status}: {exc.message}")
+            if exc.code == 404:
+                self._metrics.call(model, "model_gone")
+                raise _ModelGone(model) from None
+            if exc.code in RETRYABLE_STATUS:
+                kind = "rate_limited" if exc.code == 429 else "server_error"
+                self._metrics.call(model, kind)
+                raise _Retryable(kind, detail, _retry_delay(exc.details)) from None
+            self._metrics.call(model, "client_error")
+            logger.error("gemini rejected the request", extra={"model": model, "detail": detail})
+            message = self._scrub(str(exc.message or exc.status or exc.code))
+            raise GenerationFailed(f"The image service rejected the request: {_shorten(message, 300)}") from None
+        except _TRANSPORT_ERRORS as exc:
+            timed_out = isinstance(exc, httpx2.TimeoutException) or type(exc).__name__.endswith("Timeout")
+            kind = "timeout" if timed_out else "transport_error"
+            self._metrics.call(model, kind)
+            raise _Retryable(kind, self._scrub(f"{type(exc).__name__}: {exc}")) from None
+        except auth_exceptions.TransportError as exc:
+            # The token endpoint (the GKE metadata server under Workload Identity) did not answer: transient.
+            self._metrics.call(model, "transport_error")
+            raise _Retryable("transport_error", self._scrub(f"credentials refresh: {type(exc).__name__}")) from None
+        except auth_exceptions.GoogleAuthError as exc:
+            self._metrics.call(model, "auth_error")
+            logger.error(
+                "gemini credentials could not be used",
+                extra={"model": model, "detail": self._scrub(f"{type(exc).__name__}: {exc}")},
+            )
+            raise GenerationFailed(_UNAVAILABLE) from None
+        self._record_usage(model, response)
+        return response
+
+    # --- the response ----------------------------------------------------------------------------
+
+    def _record_usage(self, model: str, response: types.GenerateContentResponse) -> None:
+        usage = response.usage_metadata
+        prompt = (usage.prompt_token_count or 0) if usage else 0
+        candidates = (usage.candidates_token_count or 0) if usage else 0
+        total = (usage.total_token_count or 0) if usage else 0
+        self._metrics.tokens(model, prompt, candidates, total)
+        logger.info(
+            "gemini tokens",
+            extra={
+                "model": model,
+                "model_version": response.model_version or "",
+                "prompt_tokens": prompt,
+                "candidates_tokens": candidates,
+                "total_tokens": total,
+            },
+        )
+
+    def _picture(self, response: types.GenerateContentResponse, model: str) -> Picture:
+        """The first inline image of the answer, or GenerationFailed saying why there is none."""
+        candidate = response.candidates[0] if response.candidates else None
+        parts = (candidate.content.parts or []) if candidate and candidate.content else []
+        images = [
+            (part, part.inline_data.data, part.inline_data.mime_type or "image/png")
+            for part in parts
+            if part.inline_data and part.inline_data.data and _is_image(part)
+        ]
+        # Thinking models may also return draft images marked as thoughts; the answer is the first other one.
+        final = [image for image in images if not image[0].thought] or images
+        if final:
+            _, data, mime_type = final[0]
+            self._metrics.call(model, "image")
+            return _storable(Picture(data, mime_type))
+
+        self._metrics.call(model, "no_image")
+        feedback = response.prompt_feedback
+        block_reason = _enum_name(feedback.block_reason) if feedback and feedback.block_reason else ""
+        finish_reason = _enum_name(candidate.finish_reason) if candidate and candidate.finish_reason else ""
+        logger.warning(
+            "gemini answered without an image",
+            extra={
+                "model": model,
+                "finish_reason": finish_reason,
+                "finish_message": self._scrub((candidate.finish_message or "") if candidate else ""),
+                "block_reason": block_reason,
+                "block_message": self._scrub((feedback.block_reason_message or "") if feedback else ""),
+                "text": _shorten(" ".join(part.text for part in parts if part.text), 500),
+            },
+        )
+        if block_reason:
+            raise GenerationFailed(_BLOCKED_PROMPT.get(block_reason, _BLOCKED_OTHER))
+        raise GenerationFailed(_NO_IMAGE_REASONS.get(finish_reason, _OTHER))
+
+    def _scrub(self, text: str) -> str:
+        """Removes the API key from text headed for a log line or an error."""
+        return text.replace(self._secret, "[redacted]") if self._secret else text
+
+
+def build_gemini_generator(
+    settings: Settings,
+    *,
+    metrics: GeminiMetrics | None = None,
+    secret_client: Any = None,
+    credentials: Any = None,
+    base_url: str | None = None,
+    retry: RetryPolicy | None = None,
+) -> GeminiGenerator:
+    """Builds the generator at start: resolves the key (or Vertex credentials) and the SDK client.
+
+    Raises SecretError when GEMINI_API_KEY_SECRET cannot be read, GeminiSetupError for anything else.
+    base_url is for tests only; otherwise the SDK honours GOOGLE_GEMINI_BASE_URL / GOOGLE_VERTEX_BASE_URL.
+    """
+    http_options = types.HttpOptions(
+        api_version=VERTEX_API_VERSION if settings.use_vertexai else GEMINI_API_VERSION,
+        base_url=base_url,
+        timeout=max(1, int(settings.gemini_timeout_seconds * 1000)),
+    )
+    secret = ""
+    if settings.use_vertexai:
+        if settings.gemini_api_key or settings.gemini_api_key_secret:
+            logger.warning("GOOGLE_GENAI_USE_VERTEXAI=true: GEMINI_API_KEY and GEMINI_API_KEY_SECRET are ignored")
+        if not settings.project_id:
+            raise GeminiSetupError("GOOGLE_GENAI_USE_VERTEXAI=true needs PROJECT_ID")
+        injected = credentials
+        if credentials is None:
+            try:
+                credentials, _ = google.auth.default(scopes=list(VERTEX_SCOPES))
+            except auth_exceptions.GoogleAuthError as exc:
+                raise GeminiSetupError(
+                    "Vertex AI mode found no Google credentials (on GKE, bind the Kubernetes service account to "
+                    f"a Google service account with Workload Identity): {type(exc).__name__}"
+                ) from exc
+        try:
+            client = genai.Client(
+                vertexai=True,
+                project=settings.project_id,
+                location=settings.location,
+                credentials=credentials,
+                http_options=http_options,
+            )
+        except ValueError as exc:
+            raise GeminiSetupError(f"Vertex AI client could not be built: {exc}") from exc
+        mode = "vertex-ai"
+        credential_source = "google-auth default credentials" if injected is None else "injected credentials"
+    else:
+        if settings.gemini_api_key:
+            secret, credential_source = settings.gemini_api_key, "GEMINI_API_KEY"
+        elif settings.gemini_api_key_secret:
+            secret = read_secret(settings.gemini_api_key_secret, secret_client)
+            credential_source = f"secret {settings.gemini_api_key_secret}"
+        else:
+            raise GeminiSetupError(
+                "Gemini needs GEMINI_API_KEY, GEMINI_API_KEY_SECRET or GOOGLE_GENAI_USE_VERTEXAI=true"
+            )
+        try:
+            client = genai.Client(vertexai=False, api_key=secret, http_options=http_options)
+        except ValueError as exc:
+            raise GeminiSetupError(f"Gemini client could not be built: {str(exc).replace(secret, '[redacted]')}") from None
+        mode = "gemini-api"
+    generator = GeminiGenerator(
+        client,
+        models=settings.gemini_models,
+        aspect_ratio=settings.image_aspect_ratio,
+        timeout_seconds=settings.gemini_timeout_seconds,
+        total_timeout_seconds=settings.gemini_total_timeout_seconds,
+        max_input_images=settings.gemini_max_input_images,
+        mode=mode,
+        metrics=metrics,
+        retry=retry,
+        secret=secret,
+    )
+    logger.info(
+        "gemini generator ready",
+        extra={
+            "mode": mode,
+            "models": list(generator.models),
+            "credentials": credential_source,
+            "location": settings.location if settings.use_vertexai else "",
+        },
+    )
+    return generator
+
+
+def _inline(picture: Picture) -> types.Part:
+    return types.Part.from_bytes(data=picture.data, mime_type=picture.mime_type)
+
+
+def _is_image(part: types.Part) -> bool:
+    mime = (part.inline_data.mime_type if part.inline_data else None) or ""
+    return mime.startswith("image/") or mime == ""
+
+
+def _storable(picture: Picture) -> Picture:
+    """The picture in a type the image store serves; other types are re-encoded as PNG."""
+    if picture.mime_type in STORABLE_OUTPUT_TYPES and refsheet.decodable(picture):
+        return picture
+    converted = refsheet.to_png(picture)
+    if converted is None:
+        raise GenerationFailed("The image model returned a picture that could not be read. Please try again.")
+    return converted
+
+
+def _retry_delay(details: Any) -> float | None:
+    """The server's RetryInfo delay ("12s" or "1.5s") from an error body, when it sent one."""
+    try:
+        entries = details.get("error", {}).get("details", []) if isinstance(details, dict) else []
+        for entry in entries:
+            if isinstance(entry, dict) and str(entry.get("@type", "")).endswith("google.rpc.RetryInfo"):
+                match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)s\s*", str(entry.get("retryDelay", "")))
+                if match:
+                    return float(match.group(1))
+    except (AttributeError, TypeError):
+        return None
+    return None
+
+
+def _exhausted_message(kind: str) -> str:
+    if kind == "rate_limited":
+        return _BUSY
+    if kind == "timeout":
+        return _TOO_SLOW
+    return _UNAVAILABLE
+
+
+def _enum_name(value: Any) -> str:
+    return str(getattr(value, "value", value) or "")
+
+
+def _shorten(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"

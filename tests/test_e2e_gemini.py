@@ -1,0 +1,139 @@
+"""End to end with the Gemini generator: the real service process and the real google-genai SDK,
+talking to a fake Gemini REST server on loopback through GOOGLE_GEMINI_BASE_URL."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import pytest
+from PIL import Image
+
+from genproto import imagegeneration_pb2 as pb
+from tests.conftest import peer_env
+from tests.fakes.fake_gemini import FakeGemini, blocked, error, finish, image, sample_png
+from tests.service import ServiceProcess
+
+API_KEY = "AIzaFAKE-e2e-key-never-logged-0123456789"
+MODELS = "gemini-gone-model,gemini-live-model"
+SUNGLASSES, MUG, CANDLE, WATCH, JAR, LOAFERS = (
+    "OLJCESPC7Z", "6E92ZMYYFZ", "0PUK6V6EV0", "1YMWWN1N4O", "9SIQT8TOJO", "L9ECAV7KIM")
+
+
+@pytest.fixture(scope="module")
+def fake_gemini():
+    with FakeGemini() as fake:
+        fake.model_gone("gemini-gone-model")
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def gemini_service(tmp_path_factory, devstack, fake_gemini):
+    env = {**peer_env(devstack), "IMAGE_GENERATOR": "auto", "GEMINI_API_KEY": API_KEY, "GEMINI_MODEL": MODELS,
+           "GOOGLE_GEMINI_BASE_URL": fake_gemini.base_url, "GEMINI_TIMEOUT_SECONDS": "5",
+           "GEMINI_TOTAL_TIMEOUT_SECONDS": "20"}
+    process = ServiceProcess(env, tmp_path_factory.mktemp("gemini-service"))
+    process.wait_serving()
+    yield process
+    process.close()
+
+
+def generate(service, *pairs, style="vintage", background=""):
+    answer = service.stub.GenerateCartImage(pb.GenerateCartImageRequest(
+        style_preference=style, background_image_url=background,
+        cart_items=[pb.CartItem(product_id=p, quantity=q) for p, q in pairs]), timeout=10)
+    assert answer.status == "processing"
+    return service.wait_finished(answer.generation_id)[0]
+
+
+def test_auto_picks_gemini_and_logs_the_chain_without_the_key(gemini_service):
+    logs = gemini_service.logs()
+    assert '"generator": "gemini"' in logs and "gemini-live-model" in logs
+
+
+def test_generation_sends_the_carts_pictures_and_style_and_stores_the_answer(gemini_service, fake_gemini):
+    fake_gemini.clear()
+    returned = sample_png((10, 200, 90), 96)
+    fake_gemini.script(image(returned))
+    final = generate(gemini_service, (SUNGLASSES, 1), (MUG, 3))
+    assert final.status == "completed", final.error_message
+    live = [r for r in fake_gemini.requests if r.model == "gemini-live-model"]
+    assert len(live) == 1
+    request = live[0]
+    assert request.path.startswith("/v1beta/models/gemini-live-model:generateContent")
+    assert request.headers["x-goog-api-key"] == API_KEY
+    assert len(request.inline_images()) == 2  # one picture a product
+    assert all(Image.open(io.BytesIO(data)).size[0] > 0 for _, data in request.inline_images())
+    prompt = " ".join(request.texts())
+    assert "Sunglasses" in prompt and "Mug" in prompt and "3" in prompt and "vintage" in prompt.lower()
+    assert "IMAGE" in request.generation_config["responseModalities"]
+    assert request.generation_config["imageConfig"]["aspectRatio"] == "1:1"
+    code, headers, body = gemini_service.http_get(final.image_url)
+    assert code == 200 and body == returned
+
+
+def test_gone_model_is_skipped_and_remembered(gemini_service, fake_gemini):
+    fake_gemini.clear()
+    assert generate(gemini_service, (WATCH, 1)).status == "completed"
+    assert [r.model for r in fake_gemini.requests] == ["gemini-live-model"]  # no retry of the gone one
+    assert gemini_service.logs().count("gemini-gone-model") >= 1
+
+
+def test_background_is_sent_as_an_inline_part(gemini_service, fake_gemini):
+    buffer = io.BytesIO()
+    Image.new("RGB", (120, 80), (30, 60, 200)).save(buffer, "JPEG")
+    upload = gemini_service.stub.UploadBackground(
+        pb.UploadBackgroundRequest(image_data=base64.b64encode(buffer.getvalue()).decode()), timeout=10)
+    fake_gemini.clear()
+    assert generate(gemini_service, (CANDLE, 2), background=upload.image_url).status == "completed"
+    assert len(fake_gemini.requests[-1].inline_images()) == 2  # the candle holder and the background
+
+
+def test_rate_limit_then_success_completes(gemini_service, fake_gemini):
+    fake_gemini.clear()
+    fake_gemini.script(error(429), error(503))
+    assert generate(gemini_service, (JAR, 1), style="modern").status == "completed"
+    assert len(fake_gemini.requests) == 3
+
+
+def test_safety_block_fails_with_a_message_a_shopper_reads(gemini_service, fake_gemini):
+    fake_gemini.clear()
+    fake_gemini.script(finish("IMAGE_SAFETY"))
+    final = generate(gemini_service, (LOAFERS, 1), style="modern")
+    assert final.status == "failed"
+    assert "safety" in final.error_message.lower()
+    assert "IMAGE_SAFETY" in gemini_service.logs()  # the technical reason goes to the log
+
+
+def test_blocked_prompt_fails_clearly(gemini_service, fake_gemini):
+    fake_gemini.clear()
+    fake_gemini.script(blocked("PROHIBITED_CONTENT"))
+    final = generate(gemini_service, (LOAFERS, 2), style="luxury")
+    assert final.status == "failed" and final.error_message
+
+
+def test_api_error_fails_at_once_without_the_key(gemini_service, fake_gemini):
+    fake_gemini.clear()
+    fake_gemini.script(error(400, "Request contains an invalid argument."))
+    final = generate(gemini_service, (MUG, 4), style="festive")
+    assert final.status == "failed"
+    assert len(fake_gemini.requests) == 1
+
+
+def test_the_key_never_reaches_logs_metrics_or_statuses(gemini_service):
+    assert API_KEY not in gemini_service.logs()
+    assert API_KEY.encode() not in gemini_service.http_get(gemini_service.http_base + "/metrics")[2]
+
+
+def test_token_usage_is_counted_in_metrics(gemini_service):
+    text = gemini_service.http_get(gemini_service.http_base + "/metrics")[2].decode()
+    assert 'imagegen_gemini_tokens_total{kind="total",model="gemini-live-model"}' in text
+    assert 'imagegen_gemini_calls_total{model="gemini-gone-model",outcome="model_gone"}' in text
+
+
+def test_every_model_gone_fails_naming_models_and_setting(make_service, fake_gemini):
+    service = make_service({"IMAGE_GENERATOR": "gemini", "GEMINI_API_KEY": API_KEY,
+                            "GEMINI_MODEL": "gemini-gone-model", "GOOGLE_GEMINI_BASE_URL": fake_gemini.base_url})
+    final = generate(service, (SUNGLASSES, 2))
+    assert final.status == "failed"
+    assert "gemini-gone-model" in final.error_message and "GEMINI_MODEL" in final.error_message
