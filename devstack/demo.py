@@ -33,15 +33,21 @@ def generate(service: ServiceProcess, style: str, output: Path) -> Path:
     )
     print(f"generation {answer.generation_id} ({style}): {answer.status}")
     status = None
+    shown = None
+    interactive = sys.stdout.isatty()
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         status = service.stub.GetImageGenerationStatus(pb.GetStatusRequest(generation_id=answer.generation_id), timeout=5)
-        sys.stdout.write(progress_bar(status.progress, status.status))
-        sys.stdout.flush()
+        if (status.progress, status.status) != shown:
+            shown = (status.progress, status.status)
+            bar = progress_bar(status.progress, status.status)
+            sys.stdout.write(bar if interactive else bar.lstrip("\r") + "\n")
+            sys.stdout.flush()
         if status.status != "processing":
             break
         time.sleep(0.1)  # a progress bar refresh rate, not synchronisation
-    print()
+    if interactive:
+        print()
     if status is None or status.status != "completed":
         raise SystemExit(f"generation did not complete: {status.status if status else 'no status'} "
                          f"{status.error_message if status else ''}")

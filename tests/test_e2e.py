@@ -12,6 +12,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
+from google.protobuf import descriptor_pool
 from PIL import Image
 
 from genproto import imagegeneration_pb2 as pb
@@ -48,8 +49,10 @@ def test_reflection_lists_the_service_like_grpcurl(service):
     database = ProtoReflectionDescriptorDatabase(service.channel)
     names = set(database.get_services())
     assert {"hipstershop.ImageGenerationService", "grpc.health.v1.Health"} <= names
-    method = database.FindSymbol("hipstershop.ImageGenerationService")
-    assert method is not None
+    pool = descriptor_pool.DescriptorPool(database)
+    service_descriptor = pool.FindServiceByName("hipstershop.ImageGenerationService")
+    assert {m.name for m in service_descriptor.methods} == {
+        "GenerateCartImage", "UploadBackground", "GetImageGenerationStatus"}
 
 
 def test_healthz_answers_ok(service):

@@ -1,0 +1,539 @@
+"""The Kubernetes manifests, the Kustomize component and the Helm template: valid, and in step with the code."""
+
+from __future__ import annotations
+
+import ast
+import copy
+import json
+import re
+import shutil
+import subprocess
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from imagegen.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+PLAIN = ROOT / "kubernetes-manifests" / "imagegenerationservice.yaml"
+COMPONENT = ROOT / "kustomize" / "components" / "image-generation"
+CHART = ROOT / "helm-chart"
+TEMPLATE = CHART / "templates" / "imagegenerationservice.yaml"
+SETTINGS = ROOT / "imagegen" / "settings.py"
+README = ROOT / "README.md"
+
+NAME = "imagegenerationservice"
+# The Kubernetes version the manifests are validated against (GKE's regular channel or older).
+K8S_VERSION = "1.32"
+# Read by the Google SDKs the service uses, not by Settings; operators may set them too.
+SDK_ENV = {
+    "GOOGLE_GEMINI_BASE_URL", "GOOGLE_VERTEX_BASE_URL", "STORAGE_EMULATOR_HOST", "GOOGLE_APPLICATION_CREDENTIALS"
+}
+FRONTEND_PATCH = {"IMAGE_GENERATION_SERVICE_ADDR": "imagegenerationservice:8080", "ENABLE_IMAGE_GENERATION": "true"}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Reading the sources of truth.
+
+
+def service_env_names() -> set[str]:
+    """The environment variables Settings.from_env reads: the first argument of every reader.*() call."""
+    tree = ast.parse(SETTINGS.read_text())
+    from_env = next(
+        node for node in ast.walk(tree) if isinstance(node, ast.FunctionDef) and node.name == "from_env"
+    )
+    names = {
+        node.args[0].value
+        for node in ast.walk(from_env)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and isinstance(node.func.value, ast.Name)
+        and node.func.value.id == "reader"
+        and node.args
+        and isinstance(node.args[0], ast.Constant)
+        and isinstance(node.args[0].value, str)
+    }
+    assert "PORT" in names, "could not find the reader.*() calls in Settings.from_env"
+    return names
+
+
+def readme_config_names() -> set[str]:
+    """Names in the README's configuration table (rows that start with | `NAME` |)."""
+    if not README.exists():
+        pytest.fail("README.md is missing: it needs the configuration table (rows like | `PORT` | ...)")
+    return set(re.findall(r"^\|\s*`([A-Z][A-Z0-9_]*)`\s*\|", README.read_text(), flags=re.MULTILINE))
+
+
+def load_docs(text: str) -> list[dict[str, Any]]:
+    """The non-empty YAML documents of a manifest stream."""
+    return [doc for doc in yaml.safe_load_all(text) if doc]
+
+
+def find(docs: list[dict[str, Any]], kind: str, name: str = NAME) -> dict[str, Any]:
+    """The one document of this kind and name."""
+    found = [d for d in docs if d["kind"] == kind and d["metadata"]["name"] == name]
+    assert len(found) == 1, f"expected one {kind}/{name}, found {len(found)}"
+    return found[0]
+
+
+def server(deployment: dict[str, Any]) -> dict[str, Any]:
+    """The Deployment's `server` container."""
+    containers = deployment["spec"]["template"]["spec"]["containers"]
+    return next(c for c in containers if c["name"] == "server")
+
+
+def env_of(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The container's env entries by name."""
+    return {entry["name"]: entry for entry in container.get("env", [])}
+
+
+def assert_valid(docs: list[dict[str, Any]]) -> None:
+    """Every document validates against the Kubernetes schema in strict mode (no unknown fields)."""
+    assert docs, "no documents to validate"
+    for doc in docs:
+        try:
+            kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
+        except kubernetes_validate.ValidationError as error:
+            where = ".".join(str(p) for p in error.path)
+            pytest.fail(f"{doc['kind']}/{doc['metadata']['name']}: {where}: {error.message}")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Helm without helm: a renderer for exactly the template constructs the chart uses
+# (if/else/end, whitespace trimming, .Values/.Release/.Chart, quote, default, toYaml, nindent, not).
+
+_ACTION = re.compile(r"\{\{(-?)\s*(.*?)\s*(-?)\}\}", re.DOTALL)
+
+
+def _go_string(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
+
+
+def _operand(token: str, context: dict[str, Any]) -> Any:
+    if token.startswith('"'):
+        return json.loads(token)
+    if token.isdigit():
+        return int(token)
+    if not token.startswith("."):
+        raise AssertionError(f"template construct not supported by the test renderer: {token!r}")
+    value: Any = context
+    for key in token[1:].split("."):
+        if not isinstance(value, dict) or key not in value:
+            pytest.fail(f"the template reads {token}, which values.yaml does not define")
+        value = value[key]
+    return value
+
+
+def _evaluate(expression: str, context: dict[str, Any]) -> Any:
+    first, *stages = (stage.strip() for stage in expression.split("|"))
+    function, *args = first.split()
+    if function == "toYaml":
+        value: Any = yaml.safe_dump(_operand(args[0], context), default_flow_style=False, sort_keys=False).rstrip("\n")
+    elif function == "not":
+        value = not _operand(args[0], context)
+    else:
+        value = _operand(first, context)
+    for stage in stages:
+        function, *args = stage.split()
+        if function == "quote":
+            value = json.dumps(_go_string(value))
+        elif function == "default":
+            value = value or _operand(args[0], context)
+        elif function == "nindent":
+            value = "\n" + textwrap.indent(_go_string(value), " " * int(args[0]))
+        else:
+            raise AssertionError(f"template function not supported by the test renderer: {function}")
+    return value
+
+
+def render_template(text: str, context: dict[str, Any]) -> str:
+    """Renders a Go template the way helm would, for the constructs listed above."""
+    tokens: list[tuple[str, str]] = []
+    position, trim_next = 0, False
+    for match in _ACTION.finditer(text):
+        chunk = text[position : match.start()]
+        chunk = chunk.lstrip() if trim_next else chunk
+        tokens.append(("text", chunk.rstrip() if match.group(1) else chunk))
+        tokens.append(("action", match.group(2)))
+        position, trim_next = match.end(), bool(match.group(3))
+    tail = text[position:]
+    tokens.append(("text", tail.lstrip() if trim_next else tail))
+
+    out: list[str] = []
+    # Each frame: (this branch is emitting, some branch of this if has been taken).
+    frames: list[tuple[bool, bool]] = []
+    emitting = True
+    for kind, body in tokens:
+        if kind == "text":
+            if emitting:
+                out.append(body)
+        elif body.startswith("if "):
+            taken = emitting and bool(_evaluate(body[3:], context))
+            frames.append((emitting, taken))
+            emitting = taken
+        elif body == "else":
+            outer, taken = frames[-1]
+            emitting = outer and not taken
+        elif body == "end":
+            emitting, _ = frames.pop()
+        elif emitting:
+            out.append(_go_string(_evaluate(body, context)))
+    assert not frames, "unbalanced if/end in the template"
+    return "".join(out)
+
+
+def render_chart(**settings: Any) -> list[dict[str, Any]]:
+    """The chart's documents for values.yaml plus --set style overrides (dots become __)."""
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    for dotted, value in settings.items():
+        *path, leaf = dotted.split("__")
+        node = values
+        for key in path:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    context = {
+        "Values": values,
+        "Release": {"Name": "online-boutique", "Namespace": "shop"},
+        "Chart": {"Name": chart["name"], "Version": chart["version"], "AppVersion": chart["appVersion"]},
+    }
+    return load_docs(render_template(TEMPLATE.read_text(), context))
+
+
+# ---------------------------------------------------------------------------------------------------
+# Kustomize: the component applied to an overlay holding a minimal frontend.
+
+FRONTEND = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: frontend
+spec:
+  selector:
+    matchLabels:
+      app: frontend
+  template:
+    metadata:
+      labels:
+        app: frontend
+    spec:
+      containers:
+      - name: server
+        image: frontend
+        env:
+        - name: PORT
+          value: "8080"
+      - name: sidecar
+        image: sidecar
+"""
+
+
+@pytest.fixture(scope="module")
+def rendered_component(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
+    """`kubectl kustomize` (or `kustomize build`) of an overlay: a minimal frontend plus the component."""
+    if shutil.which("kubectl"):
+        command = [shutil.which("kubectl"), "kustomize"]
+    elif shutil.which("kustomize"):
+        command = [shutil.which("kustomize"), "build"]
+    else:
+        pytest.fail(
+            "neither kubectl nor kustomize is on PATH; one is needed to render the Kustomize component. "
+            "Install kubectl 1.21 or newer (Components), e.g. from the Kubernetes apt repository pkgs.k8s.io."
+        )
+    tmp = tmp_path_factory.mktemp("kustomize")
+    # kustomize refuses absolute component paths, so the component is copied next to the overlay.
+    shutil.copytree(COMPONENT, tmp / "components" / "image-generation")
+    overlay = tmp / "overlay"
+    overlay.mkdir()
+    (overlay / "frontend.yaml").write_text(FRONTEND)
+    (overlay / "kustomization.yaml").write_text(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+        "resources:\n- frontend.yaml\ncomponents:\n- ../components/image-generation\n"
+    )
+    result = subprocess.run([*command, str(overlay)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, f"{' '.join(command)} failed:\n{result.stderr}"
+    return load_docs(result.stdout)
+
+
+@pytest.fixture(scope="module")
+def plain() -> list[dict[str, Any]]:
+    """The documents of kubernetes-manifests/imagegenerationservice.yaml."""
+    return load_docs(PLAIN.read_text())
+
+
+@pytest.fixture(scope="module")
+def chart() -> list[dict[str, Any]]:
+    """The chart rendered with values.yaml and create=true, as `--set imageGenerationService.create=true`."""
+    return render_chart(imageGenerationService__create=True)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Every rendition validates.
+
+
+def test_plain_manifest_validates_strictly(plain: list[dict[str, Any]]) -> None:
+    assert [d["kind"] for d in plain] == ["ServiceAccount", "Deployment", "Service"]
+    assert_valid(plain)
+
+
+def test_component_resources_are_the_plain_manifest() -> None:
+    kustomization = yaml.safe_load((COMPONENT / "kustomization.yaml").read_text())
+    assert kustomization["apiVersion"] == "kustomize.config.k8s.io/v1alpha1"
+    assert kustomization["kind"] == "Component"
+    for resource in kustomization["resources"]:
+        assert (COMPONENT / resource).read_text() == PLAIN.read_text(), (
+            f"{COMPONENT / resource} differs from {PLAIN}: copy the plain manifest over it"
+        )
+
+
+def test_rendered_component_validates_strictly(rendered_component: list[dict[str, Any]]) -> None:
+    assert sorted(f"{d['kind']}/{d['metadata']['name']}" for d in rendered_component) == [
+        "Deployment/frontend",
+        f"Deployment/{NAME}",
+        f"Service/{NAME}",
+        f"ServiceAccount/{NAME}",
+    ]
+    assert_valid(rendered_component)
+
+
+def test_component_adds_image_generation_env_to_frontend_server(rendered_component: list[dict[str, Any]]) -> None:
+    frontend = find(rendered_component, "Deployment", "frontend")
+    env = {name: entry.get("value") for name, entry in env_of(server(frontend)).items()}
+    assert env == {"PORT": "8080", **FRONTEND_PATCH}
+    sidecar = next(c for c in frontend["spec"]["template"]["spec"]["containers"] if c["name"] == "sidecar")
+    assert "env" not in sidecar
+
+
+def test_component_service_is_the_plain_manifest(
+    rendered_component: list[dict[str, Any]], plain: list[dict[str, Any]]
+) -> None:
+    for kind in ("ServiceAccount", "Deployment", "Service"):
+        assert find(rendered_component, kind) == find(plain, kind)
+
+
+def test_component_patch_points_frontend_at_the_service(plain: list[dict[str, Any]]) -> None:
+    service = find(plain, "Service")
+    grpc_port = next(p["port"] for p in service["spec"]["ports"] if p["name"] == "grpc")
+    assert FRONTEND_PATCH["IMAGE_GENERATION_SERVICE_ADDR"] == f"{service['metadata']['name']}:{grpc_port}"
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {},
+        {
+            "imageGenerationService__geminiApiKey": "test-key-123",
+            "imageGenerationService__gcpServiceAccount": "imagegen@my-project.iam.gserviceaccount.com",
+            "imageGenerationService__gcsBucket": "my-bucket",
+            "imageGenerationService__projectId": "my-project",
+            "imageGenerationService__useVertexai": True,
+            "networkPolicies__create": True,
+            "seccompProfile__enable": True,
+        },
+        {"securityContext__enable": False, "images__tag": "v9.9.9"},
+    ],
+    ids=["defaults", "everything-on", "no-pod-security-context"],
+)
+def test_chart_renders_strictly_valid_manifests(overrides: dict[str, Any]) -> None:
+    assert_valid(render_chart(imageGenerationService__create=True, **overrides))
+
+
+def test_chart_renders_nothing_unless_created() -> None:
+    assert render_chart() == []
+
+
+# ---------------------------------------------------------------------------------------------------
+# The Helm template agrees with the plain manifest.
+
+
+def test_chart_deployment_agrees_with_plain_manifest(
+    chart: list[dict[str, Any]], plain: list[dict[str, Any]]
+) -> None:
+    ours, theirs = copy.deepcopy(find(chart, "Deployment")), copy.deepcopy(find(plain, "Deployment"))
+    ours_pod, theirs_pod = ours["spec"]["template"], theirs["spec"]["template"]
+    ours_server, theirs_server = server(ours), server(theirs)
+    # Image references differ by design (bare name for skaffold vs registry/name:tag); compared below.
+    for container in (ours_server, theirs_server):
+        container.pop("image")
+    assert ours_server == theirs_server  # ports, env (names and default values), probes, security, resources
+    for pod in (ours_pod, theirs_pod):
+        pod["spec"].pop("containers")
+    assert ours_pod == theirs_pod  # labels, service account, grace period, pod security context, volumes
+    assert ours["spec"]["selector"] == theirs["spec"]["selector"]
+
+
+def test_chart_service_and_account_agree_with_plain_manifest(
+    chart: list[dict[str, Any]], plain: list[dict[str, Any]]
+) -> None:
+    assert find(chart, "Service")["spec"] == find(plain, "Service")["spec"]
+    assert find(chart, "ServiceAccount")["metadata"]["name"] == find(plain, "ServiceAccount")["metadata"]["name"]
+
+
+def test_chart_image_follows_the_shop_convention(chart: list[dict[str, Any]], plain: list[dict[str, Any]]) -> None:
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    app_version = yaml.safe_load((CHART / "Chart.yaml").read_text())["appVersion"]
+    image = server(find(chart, "Deployment"))["image"]
+    assert image == f"{values['images']['repository']}/{server(find(plain, 'Deployment'))['image']}:{app_version}"
+    tagged = render_chart(imageGenerationService__create=True, images__tag="v1.2.3")
+    assert server(find(tagged, "Deployment"))["image"].endswith(f"/{NAME}:v1.2.3")
+    own = "europe-docker.pkg.dev/p/r/imagegenerationservice:abc"
+    overridden = render_chart(imageGenerationService__create=True, imageGenerationService__image=own)
+    assert server(find(overridden, "Deployment"))["image"] == own
+
+
+def test_chart_values_reach_the_service_env() -> None:
+    docs = render_chart(
+        imageGenerationService__create=True,
+        imageGenerationService__gcsBucket="my-bucket",
+        imageGenerationService__projectId="my-project",
+        imageGenerationService__imageUrlMode="signed",
+        imageGenerationService__geminiApiKeySecret="projects/p/secrets/gemini/versions/latest",
+        imageGenerationService__useVertexai=True,
+    )
+    env = {name: entry.get("value") for name, entry in env_of(server(find(docs, "Deployment"))).items()}
+    assert env["GCS_BUCKET"] == "my-bucket"
+    assert env["PROJECT_ID"] == "my-project"
+    assert env["IMAGE_URL_MODE"] == "signed"
+    assert env["GEMINI_API_KEY_SECRET"] == "projects/p/secrets/gemini/versions/latest"
+    assert env["GOOGLE_GENAI_USE_VERTEXAI"] == "true"
+    assert Settings.from_env(env).gcs_bucket == "my-bucket"
+
+
+def test_chart_puts_the_gemini_key_in_the_secret_the_env_reads() -> None:
+    docs = render_chart(imageGenerationService__create=True, imageGenerationService__geminiApiKey="k-123")
+    ref = env_of(server(find(docs, "Deployment")))["GEMINI_API_KEY"]["valueFrom"]["secretKeyRef"]
+    secret = find(docs, "Secret", ref["name"])
+    assert secret["stringData"] == {ref["key"]: "k-123"}
+
+
+def test_chart_makes_no_secret_without_a_key(chart: list[dict[str, Any]]) -> None:
+    assert [d for d in chart if d["kind"] == "Secret"] == []
+
+
+def test_chart_annotates_the_account_for_workload_identity(chart: list[dict[str, Any]]) -> None:
+    email = "imagegen@my-project.iam.gserviceaccount.com"
+    docs = render_chart(imageGenerationService__create=True, imageGenerationService__gcpServiceAccount=email)
+    assert find(docs, "ServiceAccount")["metadata"]["annotations"] == {"iam.gke.io/gcp-service-account": email}
+    assert "annotations" not in find(chart, "ServiceAccount")["metadata"]
+
+
+def test_chart_network_policy_admits_the_frontend_on_both_ports() -> None:
+    docs = render_chart(imageGenerationService__create=True, networkPolicies__create=True)
+    policy = find(docs, "NetworkPolicy")
+    assert policy["spec"]["podSelector"]["matchLabels"] == {"app": NAME}
+    (rule,) = policy["spec"]["ingress"]
+    assert rule["from"] == [{"podSelector": {"matchLabels": {"app": "frontend"}}}]
+    assert sorted(p["port"] for p in rule["ports"]) == [8080, 8081]
+
+
+# ---------------------------------------------------------------------------------------------------
+# The manifests agree with the service's code.
+
+
+def deployments(plain: list[dict[str, Any]], chart: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    """The service's Deployment in every rendition that sets its env."""
+    return [("plain manifest", find(plain, "Deployment")), ("helm chart", find(chart, "Deployment"))]
+
+
+def test_every_env_var_the_manifests_set_is_read_by_the_service(
+    plain: list[dict[str, Any]], chart: list[dict[str, Any]]
+) -> None:
+    allowed = service_env_names() | SDK_ENV
+    for where, deployment in deployments(plain, chart):
+        unknown = set(env_of(server(deployment))) - allowed
+        assert not unknown, f"the {where} sets variables the service never reads: {sorted(unknown)}"
+
+
+def test_manifest_env_values_are_accepted_by_the_service(plain: list[dict[str, Any]]) -> None:
+    entries = env_of(server(find(plain, "Deployment"))).values()
+    env = {entry["name"]: entry["value"] for entry in entries if "value" in entry}
+    settings = Settings.from_env(env)
+    assert (settings.port, settings.http_port) == (8080, 8081)
+    assert settings.generator == "collage"  # no Gemini credential in the placeholders
+
+
+def test_every_setting_the_service_reads_is_in_the_readme_table() -> None:
+    missing = service_env_names() - readme_config_names()
+    assert not missing, f"README.md's configuration table lacks rows for: {sorted(missing)}"
+
+
+def test_peers_are_the_shop_cluster_addresses(plain: list[dict[str, Any]]) -> None:
+    env = env_of(server(find(plain, "Deployment")))
+    assert env["CART_SERVICE_ADDR"]["value"] == "cartservice:7070"
+    assert env["PRODUCT_CATALOG_SERVICE_ADDR"]["value"] == "productcatalogservice:3550"
+    assert env["PRODUCT_IMAGE_BASE_URL"]["value"] == "http://frontend:80"
+
+
+def test_gemini_key_comes_from_an_optional_secret(plain: list[dict[str, Any]]) -> None:
+    entry = env_of(server(find(plain, "Deployment")))["GEMINI_API_KEY"]
+    assert "value" not in entry
+    assert entry["valueFrom"]["secretKeyRef"]["optional"] is True
+
+
+def test_termination_grace_outlasts_the_shutdown_grace(
+    plain: list[dict[str, Any]], chart: list[dict[str, Any]]
+) -> None:
+    for where, deployment in deployments(plain, chart):
+        env = env_of(server(deployment))
+        shutdown = float(env["SHUTDOWN_GRACE_SECONDS"]["value"]) if "SHUTDOWN_GRACE_SECONDS" in env else (
+            Settings.shutdown_grace_seconds
+        )
+        grace = deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+        assert grace > shutdown, f"{where}: terminationGracePeriodSeconds {grace} <= shutdown grace {shutdown}"
+
+
+def test_probes_are_native_grpc_on_the_service_port(plain: list[dict[str, Any]], chart: list[dict[str, Any]]) -> None:
+    for _, deployment in deployments(plain, chart):
+        container = server(deployment)
+        port = int(env_of(container)["PORT"]["value"])
+        assert {"name": "grpc", "containerPort": port} in container["ports"]
+        for probe in ("readinessProbe", "livenessProbe"):
+            assert container[probe]["grpc"] == {"port": port}
+
+
+def test_service_exposes_grpc_and_metrics_ports(plain: list[dict[str, Any]]) -> None:
+    deployment, service = find(plain, "Deployment"), find(plain, "Service")
+    env = env_of(server(deployment))
+    assert service["spec"]["type"] == "ClusterIP"
+    assert service["spec"]["selector"] == deployment["spec"]["template"]["metadata"]["labels"]
+    ports = {p["name"]: (p["port"], p["targetPort"]) for p in service["spec"]["ports"]}
+    grpc_port, http_port = int(env["PORT"]["value"]), int(env["HTTP_PORT"]["value"])
+    assert ports == {"grpc": (grpc_port, grpc_port), "http": (http_port, http_port)}
+
+
+def test_security_context_follows_the_shop(plain: list[dict[str, Any]], chart: list[dict[str, Any]]) -> None:
+    for _, deployment in deployments(plain, chart):
+        pod = deployment["spec"]["template"]["spec"]
+        assert pod["securityContext"] == {"fsGroup": 1000, "runAsGroup": 1000, "runAsNonRoot": True, "runAsUser": 1000}
+        assert server(deployment)["securityContext"] == {
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+            "privileged": False,
+            "readOnlyRootFilesystem": True,
+        }
+
+
+def test_the_only_writable_path_is_on_an_empty_dir(plain: list[dict[str, Any]]) -> None:
+    deployment = find(plain, "Deployment")
+    container = server(deployment)
+    store_dir = env_of(container)["IMAGE_STORE_DIR"]["value"]
+    empty_dirs = {v["name"] for v in deployment["spec"]["template"]["spec"]["volumes"] if "emptyDir" in v}
+    mounts = [m["mountPath"] for m in container["volumeMounts"] if m["name"] in empty_dirs]
+    assert any(Path(store_dir).is_relative_to(mount) for mount in mounts), (store_dir, mounts)
+
+
+def test_service_account_carries_the_workload_identity_placeholder(plain: list[dict[str, Any]]) -> None:
+    account = find(plain, "ServiceAccount")
+    assert find(plain, "Deployment")["spec"]["template"]["spec"]["serviceAccountName"] == account["metadata"]["name"]
+    assert account["metadata"]["annotations"]["iam.gke.io/gcp-service-account"].endswith(".iam.gserviceaccount.com")
+
+
+def test_resources_match_the_chart_defaults(plain: list[dict[str, Any]]) -> None:
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert server(find(plain, "Deployment"))["resources"] == values["imageGenerationService"]["resources"]
