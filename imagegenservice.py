@@ -101,6 +101,7 @@ def build(settings: Settings, *, generator: Generator | None = None, store: Imag
         queue_size=settings.generation_queue_size,
         image_size=settings.image_size,
         upload_limits=UploadLimits(settings.max_upload_bytes, settings.max_image_pixels, settings.background_max_side),
+        upload_concurrency=settings.upload_concurrency,
     )
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=10, thread_name_prefix="grpc"),

@@ -66,6 +66,8 @@ class ImageGeneration:
         queue_size: int = 16,
         image_size: int = 1024,
         upload_limits: UploadLimits = UploadLimits(),
+        upload_concurrency: int = 2,
+        upload_wait_seconds: float = 10.0,
         results_cache_entries: int = 256,
     ) -> None:
         self._shop = shop
@@ -76,6 +78,9 @@ class ImageGeneration:
         self._metrics = metrics
         self._image_size = image_size
         self._upload_limits = upload_limits
+        # Decoding a background can take ~250 MiB at the pixel limit: bound how many run at once.
+        self._upload_slots = threading.BoundedSemaphore(upload_concurrency)
+        self._upload_wait = upload_wait_seconds
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="generation")
         # Running plus queued generations; a full pool refuses new work instead of growing.
         self._slots = threading.BoundedSemaphore(workers + queue_size)
@@ -148,6 +153,9 @@ class ImageGeneration:
 
     def upload_background(self, image_data: str) -> str:
         """Decodes, normalises and stores a background; returns its URL."""
+        if not self._upload_slots.acquire(timeout=self._upload_wait):
+            self._metrics.uploads.labels(outcome="busy").inc()
+            raise Busy("too many backgrounds are being processed; try again shortly")
         try:
             background = decode_background(image_data, self._upload_limits)
             if not self._store.exists(background.name):
@@ -159,6 +167,8 @@ class ImageGeneration:
         except ImageGenError:
             self._metrics.uploads.labels(outcome="error").inc()
             raise
+        finally:
+            self._upload_slots.release()
         self._metrics.uploads.labels(outcome="success").inc()
         log.info("background stored", extra={"background": background.name, "width": background.width,
                                              "height": background.height})

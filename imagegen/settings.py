@@ -51,6 +51,7 @@ class Settings:
     max_upload_bytes: int = 10 * 1024 * 1024
     max_image_pixels: int = 40_000_000
     background_max_side: int = 2048
+    upload_concurrency: int = 2
     # Gemini.
     gemini_api_key: str = dataclasses.field(default="", repr=False)
     gemini_api_key_secret: str = ""
@@ -112,6 +113,7 @@ class Settings:
             max_upload_bytes=reader.integer("MAX_UPLOAD_BYTES", cls.max_upload_bytes, 1024, 64 * 1024 * 1024),
             max_image_pixels=reader.integer("MAX_IMAGE_PIXELS", cls.max_image_pixels, 10_000, 200_000_000),
             background_max_side=reader.integer("BACKGROUND_MAX_SIDE", cls.background_max_side, 256, 8192),
+            upload_concurrency=reader.integer("UPLOAD_CONCURRENCY", cls.upload_concurrency, 1, 64),
             gemini_api_key=reader.text("GEMINI_API_KEY", ""),
             gemini_api_key_secret=reader.secret_name("GEMINI_API_KEY_SECRET"),
             gemini_models=reader.models("GEMINI_MODEL", DEFAULT_GEMINI_MODELS),
