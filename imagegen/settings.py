@@ -47,6 +47,7 @@ class Settings:
     project_id: str = ""
     image_url_mode: str = "public"
     image_url_ttl_seconds: int = 3600
+    store_timeout_seconds: float = 30.0
     # Uploads.
     max_upload_bytes: int = 10 * 1024 * 1024
     max_image_pixels: int = 40_000_000
@@ -110,6 +111,7 @@ class Settings:
             project_id=reader.text("PROJECT_ID", ""),
             image_url_mode=reader.choice("IMAGE_URL_MODE", cls.image_url_mode, URL_MODES),
             image_url_ttl_seconds=reader.integer("IMAGE_URL_TTL", cls.image_url_ttl_seconds, 60, 7 * 86400),
+            store_timeout_seconds=reader.number("STORE_TIMEOUT_SECONDS", cls.store_timeout_seconds, 1, 600),
             max_upload_bytes=reader.integer("MAX_UPLOAD_BYTES", cls.max_upload_bytes, 1024, 64 * 1024 * 1024),
             max_image_pixels=reader.integer("MAX_IMAGE_PIXELS", cls.max_image_pixels, 10_000, 200_000_000),
             background_max_side=reader.integer("BACKGROUND_MAX_SIDE", cls.background_max_side, 256, 8192),

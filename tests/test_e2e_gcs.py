@@ -90,16 +90,16 @@ def test_other_buckets_urls_are_refused(gcs_service, emulator):
 
 
 def test_storage_down_fails_uploads_and_generations_clearly(make_service, emulator):
-    service = make_service({**emulator.env(), "PROJECT_ID": "test-project"})
+    service = make_service({**emulator.env(), "PROJECT_ID": "test-project", "STORE_TIMEOUT_SECONDS": "2"})
     emulator.stop()
     try:
         with pytest.raises(grpc.RpcError) as caught:
-            service.stub.UploadBackground(pb.UploadBackgroundRequest(image_data=jpeg_b64((9, 9, 9))), timeout=120)
+            service.stub.UploadBackground(pb.UploadBackgroundRequest(image_data=jpeg_b64((9, 9, 9))), timeout=30)
         assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
         assert "Cloud Storage" in caught.value.details()
         answer = service.stub.GenerateCartImage(pb.GenerateCartImageRequest(
             style_preference="festive", cart_items=[pb.CartItem(product_id=MUG, quantity=7)]), timeout=20)
-        final, _ = service.wait_finished(answer.generation_id, timeout=120)
+        final, _ = service.wait_finished(answer.generation_id, timeout=30)
         assert final.status == "failed"
         assert "could not be saved" in final.error_message
     finally:

@@ -243,12 +243,15 @@ class _AlreadyStored(Exception):
 
 
 def build_gcs_store(settings: Settings) -> GcsImageStore:
-    """The Cloud Storage store of the settings (GCS_BUCKET, PROJECT_ID, IMAGE_URL_MODE, IMAGE_URL_TTL)."""
+    """The Cloud Storage store of the settings (GCS_BUCKET, PROJECT_ID, IMAGE_URL_*, STORE_TIMEOUT_SECONDS)."""
+    deadline = settings.store_timeout_seconds
     return GcsImageStore(
         settings.gcs_bucket,
         project=settings.project_id,
         url_mode=settings.image_url_mode,
         url_ttl_seconds=settings.image_url_ttl_seconds,
+        timeout_seconds=min(DEFAULT_TIMEOUT_SECONDS, deadline),
+        retry=DEFAULT_RETRY.with_timeout(deadline),
     )
 
 
