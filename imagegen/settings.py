@@ -113,7 +113,7 @@ class Settings:
             image_url_ttl_seconds=reader.integer("IMAGE_URL_TTL", cls.image_url_ttl_seconds, 60, 7 * 86400),
             store_timeout_seconds=reader.number("STORE_TIMEOUT_SECONDS", cls.store_timeout_seconds, 1, 600),
             max_upload_bytes=reader.integer("MAX_UPLOAD_BYTES", cls.max_upload_bytes, 1024, 64 * 1024 * 1024),
-            max_image_pixels=reader.integer("MAX_IMAGE_PIXELS", cls.max_image_pixels, 10_000, 200_000_000),
+            max_image_pixels=reader.integer("MAX_IMAGE_PIXELS", cls.max_image_pixels, 10_000, 89_478_485),  # Pillow's bomb limit
             background_max_side=reader.integer("BACKGROUND_MAX_SIDE", cls.background_max_side, 256, 8192),
             upload_concurrency=reader.integer("UPLOAD_CONCURRENCY", cls.upload_concurrency, 1, 64),
             gemini_api_key=reader.text("GEMINI_API_KEY", ""),
