@@ -1,0 +1,1 @@
+"""Generators: turn a cart into a picture (offline collage, Gemini)."""
