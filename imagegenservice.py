@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import signal
 import sys
 import threading
@@ -53,15 +54,19 @@ class App:
         for service in ("", SERVICE_NAME):
             self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
 
-    def stop(self) -> None:
-        """Stops taking requests, lets running generations finish within the grace period."""
+    def stop(self) -> int:
+        """Stops taking new work, lets running generations finish within the grace period.
+
+        The gRPC server keeps answering status calls meanwhile. Returns how many generations were
+        still unfinished when the grace period ended.
+        """
         grace = self.settings.shutdown_grace_seconds
         self.health.enter_graceful_shutdown()
-        stopped = self.server.stop(grace=min(grace, 5.0))
-        self.generation.shutdown(grace)
-        stopped.wait(grace)
+        unfinished = self.generation.shutdown(grace)
+        self.server.stop(grace=1.0).wait(2.0)
         self.side_port.stop()
         self.shop.close()
+        return unfinished
 
 
 def build_generator(settings: Settings, metrics: Metrics) -> Generator:
@@ -81,7 +86,7 @@ def build_store(settings: Settings) -> ImageStore:
         from imagegen.stores.gcs import build_gcs_store
 
         return build_gcs_store(settings)
-    return LocalImageStore(settings.image_store_dir, settings.public_base_url)
+    return LocalImageStore(settings.image_store_dir, settings.public_base_url, settings.image_store_max_bytes)
 
 
 def build(settings: Settings, *, generator: Generator | None = None, store: ImageStore | None = None) -> App:
@@ -102,6 +107,7 @@ def build(settings: Settings, *, generator: Generator | None = None, store: Imag
         image_size=settings.image_size,
         upload_limits=UploadLimits(settings.max_upload_bytes, settings.max_image_pixels, settings.background_max_side),
         upload_concurrency=settings.upload_concurrency,
+        picture_timeout=2 * settings.peer_timeout_seconds,
     )
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=10, thread_name_prefix="grpc"),
@@ -159,8 +165,12 @@ def main() -> int:
         signal.signal(signum, lambda *_: stop.set())
     stop.wait()
     log.info("shutting down", extra={"grace_seconds": settings.shutdown_grace_seconds})
-    app.stop()
-    log.info("stopped")
+    unfinished = app.stop()
+    log.info("stopped", extra={"unfinished_generations": unfinished})
+    if unfinished:
+        # Worker threads still inside a generator would hold interpreter exit past the grace period.
+        logging.shutdown()
+        os._exit(0)
     return 0
 
 

@@ -45,29 +45,41 @@ class ServiceProcess:
     """`python imagegenservice.py` with the given environment; a gRPC stub and HTTP helpers."""
 
     def __init__(self, env: dict[str, str], tmp_path: Path, python: str = sys.executable, cwd: Path = ROOT) -> None:
+        tmp_path.mkdir(parents=True, exist_ok=True)
+        self._requested = env
+        self._tmp_path = tmp_path
+        self._command = ([python, "imagegenservice.py"], cwd)
+        self._spawn()
+
+    def _spawn(self) -> None:
+        env = self._requested
         port, http_port = env.get("PORT", ""), env.get("HTTP_PORT", "")
         self.port = int(port) if port.isdigit() else free_port()
         self.http_port = int(http_port) if http_port.isdigit() else free_port()
-        tmp_path.mkdir(parents=True, exist_ok=True)
-        self.log_path = tmp_path / f"service-{self.port}.log"
+        self.log_path = self._tmp_path / f"service-{self.port}.log"
         full_env = {
             "PATH": os.environ.get("PATH", ""),
-            "HOME": str(tmp_path),
+            "HOME": str(self._tmp_path),
             "PYTHONUNBUFFERED": "1",
             "PORT": str(self.port),
             "HTTP_PORT": str(self.http_port),
-            "IMAGE_STORE_DIR": str(tmp_path / "images"),
+            "IMAGE_STORE_DIR": str(self._tmp_path / "images"),
             "SHUTDOWN_GRACE_SECONDS": "10",
         }
         full_env.update(env)
         self.env = full_env
         self._log = open(self.log_path, "wb")
-        self.process = subprocess.Popen(
-            [python, "imagegenservice.py"], cwd=cwd, env=full_env, stdout=self._log, stderr=subprocess.STDOUT
-        )
+        command, cwd = self._command
+        self.process = subprocess.Popen(command, cwd=cwd, env=full_env, stdout=self._log, stderr=subprocess.STDOUT)
         self.channel = grpc.insecure_channel(f"127.0.0.1:{self.port}")
         self.stub = pb_grpc.ImageGenerationServiceStub(self.channel)
         self.health = health_pb2_grpc.HealthStub(self.channel)
+
+    def _lost_port_race(self) -> bool:
+        # free_port() releases the port before the service binds it; another process may take it first.
+        auto_ports = not (self._requested.get("PORT", "").isdigit() or self._requested.get("HTTP_PORT", "").isdigit())
+        logs = self.logs()
+        return auto_ports and any(sign in logs for sign in ("cannot listen", "Failed to bind", "Address already in use"))
 
     @property
     def http_base(self) -> str:
@@ -77,8 +89,15 @@ class ServiceProcess:
     def wait_serving(self, timeout: float = 30.0) -> None:
         """Waits until gRPC health says SERVING (or the process died)."""
 
+        attempts = [2]  # retries left after losing a race for a free port
+
         def serving() -> bool:
             if self.process.poll() is not None:
+                if attempts[0] and self._lost_port_race():
+                    attempts[0] -= 1
+                    self.close()
+                    self._spawn()
+                    return False
                 raise AssertionError(f"service exited with {self.process.returncode}:\n{self.logs()}")
             try:
                 answer = self.health.Check(health_pb2.HealthCheckRequest(service=""), timeout=1)

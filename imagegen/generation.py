@@ -37,7 +37,6 @@ class CartRequest:
     style_preference: str = ""
     background_image_url: str = ""
     items: tuple[tuple[str, int], ...] = ()
-    request_id: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,11 +66,12 @@ class ImageGeneration:
         image_size: int = 1024,
         upload_limits: UploadLimits = UploadLimits(),
         upload_concurrency: int = 2,
-        upload_wait_seconds: float = 10.0,
+        picture_timeout: float = 10.0,
         results_cache_entries: int = 256,
     ) -> None:
         self._shop = shop
         self._pictures = pictures
+        self._picture_timeout = picture_timeout
         self._generator = generator
         self._store = store
         self._statuses = statuses
@@ -80,7 +80,6 @@ class ImageGeneration:
         self._upload_limits = upload_limits
         # Decoding a background can take ~250 MiB at the pixel limit: bound how many run at once.
         self._upload_slots = threading.BoundedSemaphore(upload_concurrency)
-        self._upload_wait = upload_wait_seconds
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="generation")
         # Running plus queued generations; a full pool refuses new work instead of growing.
         self._slots = threading.BoundedSemaphore(workers + queue_size)
@@ -94,11 +93,6 @@ class ImageGeneration:
     def accepting(self) -> bool:
         """False once shutdown has begun."""
         return self._accepting
-
-    @property
-    def generator_name(self) -> str:
-        """The name of the generator in use (collage or gemini)."""
-        return self._generator.name
 
     def start(self, request: CartRequest, metadata: tuple[tuple[str, str], ...] = ()) -> jobs.Generation:
         """Validates the request, reads the cart and products, and queues the generation."""
@@ -116,11 +110,12 @@ class ImageGeneration:
         lines = tuple((products[product_id], quantity) for product_id, quantity in items)
         cache_key = _cache_key(self._generator.name, self._image_size, style, background_name, lines)
 
+        # The cache holds object names, so signed URLs are minted afresh and a pruned object is redrawn.
         with self._lock:
-            cached_url = self._results.get(cache_key)
-        if cached_url is not None:
+            cached_name = self._results.get(cache_key)
+        if cached_name is not None and self._store.exists(cached_name):
             record = self._statuses.create(style.name)
-            self._statuses.complete(record.id, cached_url)
+            self._statuses.complete(record.id, self._store.url_for(cached_name))
             self._metrics.generations.labels(outcome="cached", style=style.name, generator=self._generator.name).inc()
             log.info("generation answered from cache", extra={"generation_id": record.id, "style": style.name})
             return self._statuses.get(record.id) or record
@@ -129,17 +124,17 @@ class ImageGeneration:
             raise Busy("the service is shutting down; try again shortly")
         if not self._slots.acquire(blocking=False):
             raise Busy("too many image generations are in progress; try again shortly")
+        record = self._statuses.create(style.name)
+        job = _Job(record.id, style, lines, background_name, cache_key, time.monotonic())
+        with self._lock:
+            self._pending.add(record.id)
+        self._metrics.queue_depth.inc()
         try:
-            record = self._statuses.create(style.name)
-            job = _Job(record.id, style, lines, background_name, cache_key, time.monotonic())
-            context = contextvars.copy_context()
-            with self._lock:
-                self._pending.add(record.id)
-            self._metrics.queue_depth.inc()
-            self._pool.submit(context.run, self._run, job)
-        except BaseException:
-            self._slots.release()
-            raise
+            self._pool.submit(contextvars.copy_context().run, self._run, job)
+        except RuntimeError:  # the pool was shut down between the check above and now
+            self._statuses.fail(record.id, "the service is shutting down; please try again")
+            self._forget(record.id)
+            raise Busy("the service is shutting down; try again shortly") from None
         log.info(
             "generation accepted",
             extra={"generation_id": record.id, "style": style.name, "products": len(lines),
@@ -153,7 +148,8 @@ class ImageGeneration:
 
     def upload_background(self, image_data: str) -> str:
         """Decodes, normalises and stores a background; returns its URL."""
-        if not self._upload_slots.acquire(timeout=self._upload_wait):
+        # Refused at once rather than queued: waiting uploads would hold the RPC threads health probes need.
+        if not self._upload_slots.acquire(blocking=False):
             self._metrics.uploads.labels(outcome="busy").inc()
             raise Busy("too many backgrounds are being processed; try again shortly")
         try:
@@ -174,8 +170,11 @@ class ImageGeneration:
                                              "height": background.height})
         return url
 
-    def shutdown(self, grace_seconds: float) -> None:
-        """Stops accepting work and lets running generations finish within the grace period."""
+    def shutdown(self, grace_seconds: float) -> int:
+        """Stops accepting work, lets running generations finish within the grace period.
+
+        Returns how many were still unfinished (and are now marked failed).
+        """
         self._accepting = False
         waiter = threading.Thread(target=self._pool.shutdown, kwargs={"wait": True}, daemon=True)
         waiter.start()
@@ -187,6 +186,7 @@ class ImageGeneration:
         if unfinished:
             log.warning("shutdown grace period ended with generations unfinished", extra={"count": len(unfinished)})
         self._pool.shutdown(wait=False, cancel_futures=True)
+        return len(unfinished)
 
     def _background_name(self, url: str) -> str:
         url = url.strip()
@@ -206,10 +206,11 @@ class ImageGeneration:
         outcome = "failed"
         with bound(generation_id=job.generation_id):
             try:
-                url = self._generate(job)
+                name = self._generate(job)
+                url = self._store.url_for(name)
                 self._statuses.complete(job.generation_id, url)
                 with self._lock:
-                    self._results[job.cache_key] = url
+                    self._results[job.cache_key] = name
                     while len(self._results) > self._results_cache_entries:
                         self._results.popitem(last=False)
                 outcome = "completed"
@@ -230,17 +231,24 @@ class ImageGeneration:
                 elapsed = time.monotonic() - job.accepted
                 self._metrics.generations.labels(outcome=outcome, style=job.style.name, generator=self._generator.name).inc()
                 self._metrics.latency.labels(generator=self._generator.name, outcome=outcome).observe(elapsed)
-                self._metrics.queue_depth.dec()
-                with self._lock:
-                    self._pending.discard(job.generation_id)
-                self._slots.release()
+                self._forget(job.generation_id)
+
+    def _forget(self, generation_id: str) -> None:
+        """Releases the pool slot of a generation that has ended."""
+        self._metrics.queue_depth.dec()
+        with self._lock:
+            self._pending.discard(generation_id)
+        self._slots.release()
 
     def _generate(self, job: _Job) -> str:
         progress = self._statuses.progress
         progress(job.generation_id, 5)
         lines = []
+        # One deadline for all the pictures: a slow frontend delays a generation once, not per product.
+        deadline = time.monotonic() + self._picture_timeout
         for index, (product, quantity) in enumerate(job.lines, start=1):
-            lines.append(CartLine(product=product, quantity=quantity, picture=self._pictures.get(product.picture)))
+            picture = self._pictures.get(product.picture, deadline)
+            lines.append(CartLine(product=product, quantity=quantity, picture=picture))
             progress(job.generation_id, 5 + 30 * index // len(job.lines))
         background = None
         if job.background_name:
@@ -256,7 +264,7 @@ class ImageGeneration:
         name = f"{GENERATED_PREFIX}{secrets.token_urlsafe(24)}.{extension}"
         self._store.put(name, picture.data, picture.mime_type)
         progress(job.generation_id, 95)
-        return self._store.url_for(name)
+        return name
 
 
 def _validate_items(request: CartRequest) -> list[tuple[str, int]]:

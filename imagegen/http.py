@@ -16,16 +16,23 @@ log = logging.getLogger(__name__)
 
 
 class _PooledHTTPServer(http.server.HTTPServer):
-    """An HTTP server whose connections are served by a fixed pool, so a flood cannot spawn threads."""
-
-    daemon_threads = True
+    """An HTTP server with a fixed pool and a bounded backlog: a flood of connections cannot grow
+    threads, memory or open sockets; connections beyond the backlog are closed at once."""
 
     def __init__(self, address: tuple[str, int], handler: type, workers: int) -> None:
         super().__init__(address, handler)
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="http")
+        self._backlog = threading.BoundedSemaphore(workers * 4)
 
     def process_request(self, request, client_address) -> None:  # noqa: ANN001 (socketserver API)
-        self._pool.submit(self._serve_one, request, client_address)
+        if not self._backlog.acquire(blocking=False):
+            self.shutdown_request(request)
+            return
+        try:
+            self._pool.submit(self._serve_one, request, client_address)
+        except RuntimeError:  # closing
+            self._backlog.release()
+            self.shutdown_request(request)
 
     def _serve_one(self, request, client_address) -> None:  # noqa: ANN001
         try:
@@ -34,6 +41,7 @@ class _PooledHTTPServer(http.server.HTTPServer):
             self.handle_error(request, client_address)
         finally:
             self.shutdown_request(request)
+            self._backlog.release()
 
     def server_close(self) -> None:
         super().server_close()

@@ -93,6 +93,8 @@ class StatusStore:
         while self._records and next(iter(self._records.values())).created < horizon:
             self._records.popitem(last=False)
         if len(self._records) >= self._max_entries:
+            # Evict a tenth at once, so the scan is paid once per many creations, not on each.
+            excess = len(self._records) - self._max_entries + 1 + self._max_entries // 10
             finished = [key for key, record in self._records.items() if record.status != PROCESSING]
-            for key in finished[: len(self._records) - self._max_entries + 1]:
+            for key in finished[:excess]:
                 del self._records[key]

@@ -79,12 +79,6 @@ class Metrics:
             ["outcome", "style", "generator"],
             registry=self.registry,
         )
-        self.rejected = prometheus_client.Counter(
-            "imagegen_generation_requests_rejected",
-            "GenerateCartImage calls refused before a generation started, by gRPC code.",
-            ["code"],
-            registry=self.registry,
-        )
         self.uploads = prometheus_client.Counter(
             "imagegen_uploads", "Background uploads by outcome.", ["outcome"], registry=self.registry
         )

@@ -42,6 +42,7 @@ class Settings:
     shutdown_grace_seconds: float = 20.0
     # Image store.
     image_store_dir: str = "/tmp/imagegenservice/images"
+    image_store_max_bytes: int = 512 * 1024 * 1024
     public_base_url: str = "http://localhost:8081"
     gcs_bucket: str = ""
     project_id: str = ""
@@ -106,6 +107,7 @@ class Settings:
             status_ttl_seconds=reader.integer("STATUS_TTL_SECONDS", cls.status_ttl_seconds, 10, 7 * 86400),
             shutdown_grace_seconds=reader.number("SHUTDOWN_GRACE_SECONDS", cls.shutdown_grace_seconds, 0, 3600),
             image_store_dir=reader.text("IMAGE_STORE_DIR", cls.image_store_dir),
+            image_store_max_bytes=reader.integer("IMAGE_STORE_MAX_BYTES", cls.image_store_max_bytes, 0, 2**50),
             public_base_url=reader.url("PUBLIC_BASE_URL", f"http://localhost:{http_port}"),
             gcs_bucket=reader.text("GCS_BUCKET", ""),
             project_id=reader.text("PROJECT_ID", ""),
@@ -245,7 +247,7 @@ class _Reader:
             self.problems.append(
                 "IMAGE_GENERATOR=gemini needs GEMINI_API_KEY, GEMINI_API_KEY_SECRET or GOOGLE_GENAI_USE_VERTEXAI=true"
             )
-        if settings.use_vertexai and not settings.project_id:
+        if settings.use_vertexai and settings.generator == "gemini" and not settings.project_id:
             self.problems.append("GOOGLE_GENAI_USE_VERTEXAI=true needs PROJECT_ID")
         if settings.gemini_total_timeout_seconds < settings.gemini_timeout_seconds:
             self.problems.append("GEMINI_TOTAL_TIMEOUT_SECONDS must not be less than GEMINI_TIMEOUT_SECONDS")

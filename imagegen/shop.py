@@ -98,39 +98,56 @@ def _describe(error: grpc.RpcError) -> str:
 
 
 class ProductPictures:
-    """Fetches product pictures from PRODUCT_IMAGE_BASE_URL + path, with a small LRU cache.
+    """Fetches product pictures from PRODUCT_IMAGE_BASE_URL + path, with a cache bounded in bytes.
 
-    A picture that cannot be fetched is None: the generators draw the product without it.
+    A picture that cannot be fetched is None (the generators draw the product without it) and is not
+    asked for again for a minute, so an unreachable frontend costs one timeout, not one per product.
     """
 
-    def __init__(self, base_url: str, timeout_seconds: float, cache_entries: int = 64) -> None:
+    def __init__(
+        self, base_url: str, timeout_seconds: float, cache_bytes: int = 64 * 1024 * 1024, retry_after: float = 60.0
+    ) -> None:
         self._base_url = base_url.rstrip("/")
         self._timeout = timeout_seconds
-        self._cache_entries = cache_entries
+        self._cache_bytes = cache_bytes
+        self._retry_after = retry_after
         self._cache: collections.OrderedDict[str, Picture] = collections.OrderedDict()
+        self._cached_bytes = 0
+        self._failed: dict[str, float] = {}
         self._lock = threading.Lock()
 
-    def get(self, path: str) -> Picture | None:
-        """The picture at path, from the cache or fetched once."""
+    def get(self, path: str, deadline: float | None = None) -> Picture | None:
+        """The picture at path, from the cache or fetched once; None when unavailable or past deadline."""
         if not path or "://" in path:
             return None
+        now = time.monotonic()
         with self._lock:
             picture = self._cache.get(path)
             if picture is not None:
                 self._cache.move_to_end(path)
                 return picture
-        picture = self._fetch(path)
-        if picture is not None:
-            with self._lock:
+            if self._failed.get(path, 0.0) > now:
+                return None
+        timeout = self._timeout if deadline is None else min(self._timeout, deadline - now)
+        if timeout <= 0:
+            return None
+        picture = self._fetch(path, timeout)
+        with self._lock:
+            if picture is None:
+                self._failed = {p: t for p, t in self._failed.items() if t > now}  # forget old failures
+                self._failed[path] = now + self._retry_after
+            elif path not in self._cache and len(picture.data) <= self._cache_bytes:
                 self._cache[path] = picture
-                while len(self._cache) > self._cache_entries:
-                    self._cache.popitem(last=False)
+                self._cached_bytes += len(picture.data)
+                while self._cached_bytes > self._cache_bytes:
+                    _, evicted = self._cache.popitem(last=False)
+                    self._cached_bytes -= len(evicted.data)
         return picture
 
-    def _fetch(self, path: str) -> Picture | None:
+    def _fetch(self, path: str, timeout: float) -> Picture | None:
         url = self._base_url + ("" if path.startswith("/") else "/") + path
         try:
-            with urllib.request.urlopen(url, timeout=self._timeout) as response:  # noqa: S310 (our base URL)
+            with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (our base URL)
                 data = response.read(MAX_PICTURE_BYTES + 1)
         except (urllib.error.URLError, OSError, ValueError) as error:
             log.warning("product picture unavailable", extra={"picture": path, "reason": str(error)})

@@ -18,7 +18,7 @@ from PIL import Image
 from genproto import imagegeneration_pb2 as pb
 from tests.service import free_port, wait_for
 
-SUNGLASSES, MUG, CANDLE = "OLJCESPC7Z", "6E92ZMYYFZ", "0PUK6V6EV0"
+SUNGLASSES, MUG, CANDLE, WATCH = "OLJCESPC7Z", "6E92ZMYYFZ", "0PUK6V6EV0", "1YMWWN1N4O"
 
 
 def items(*pairs: tuple[str, int]) -> list[pb.CartItem]:
@@ -209,7 +209,7 @@ def test_too_large_upload_is_refused_by_size(make_service):
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT and "image_data" in error.details()
     huge = "A" * 200_000  # beyond the server's receive limit for this upload size
     error = refused(service.stub.UploadBackground, pb.UploadBackgroundRequest(image_data=huge))
-    assert error.code() in (grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.INVALID_ARGUMENT)
+    assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
 def test_upload_then_generate_with_that_background(service):
@@ -298,7 +298,7 @@ def test_full_queue_is_resource_exhausted_and_work_goes_on(make_service, held_pi
                             "GENERATION_QUEUE_SIZE": "0"})
     first = service.stub.GenerateCartImage(pb.GenerateCartImageRequest(cart_items=items((MUG, 1))), timeout=10)
     assert first.status == "processing"  # answered while its generation is held
-    held_pictures.arrived.wait(10)
+    assert held_pictures.arrived.wait(10)
     error = refused(service.stub.GenerateCartImage, pb.GenerateCartImageRequest(cart_items=items((CANDLE, 1))))
     assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     held_pictures.release.set()
@@ -318,6 +318,33 @@ def test_sigterm_lets_a_running_generation_finish_then_exits_zero(make_service, 
     finished = [line for line in logs if line.get("generation_id") == answer.generation_id
                 and line["message"] == "generation completed"]
     assert finished, "the running generation did not finish before exit"
+
+
+def test_sigterm_fails_what_outlasts_the_grace_period_and_still_exits_zero(make_service, held_pictures):
+    service = make_service({"PRODUCT_IMAGE_BASE_URL": held_pictures.url, "SHUTDOWN_GRACE_SECONDS": "1"})
+    answer = service.stub.GenerateCartImage(pb.GenerateCartImageRequest(cart_items=items((CANDLE, 3))), timeout=10)
+    assert held_pictures.arrived.wait(10)
+    service.process.send_signal(15)
+    assert service.process.wait(20) == 0  # the picture stays held: the generation never finishes
+    logs = [json.loads(line) for line in service.logs().splitlines() if line.startswith("{")]
+    stopped = [line for line in logs if line["message"] == "stopped"]
+    assert stopped and stopped[0]["unfinished_generations"] == 1
+    assert not any(line.get("generation_id") == answer.generation_id and line["message"] == "generation completed"
+                   for line in logs)
+
+
+def test_status_stays_readable_while_shutting_down(make_service, held_pictures):
+    service = make_service({"PRODUCT_IMAGE_BASE_URL": held_pictures.url})
+    answer = service.stub.GenerateCartImage(pb.GenerateCartImageRequest(cart_items=items((WATCH, 2))), timeout=10)
+    assert held_pictures.arrived.wait(10)
+    service.process.send_signal(15)
+    wait_for(lambda: "shutting down" in service.logs(), what="shutdown to begin")
+    status = service.stub.GetImageGenerationStatus(pb.GetStatusRequest(generation_id=answer.generation_id), timeout=5)
+    assert status.status == "processing"
+    error = refused(service.stub.GenerateCartImage, pb.GenerateCartImageRequest(cart_items=items((MUG, 9))))
+    assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and "shutting down" in error.details()
+    held_pictures.release.set()
+    assert service.process.wait(30) == 0
 
 
 def test_bad_configuration_exits_with_a_clear_message(make_service):

@@ -65,7 +65,7 @@ def png_b64() -> str:
 
 
 def test_uploads_beyond_the_concurrency_limit_are_refused_as_busy(devstack, held_store):
-    generation = make_generation(devstack, held_store, upload_concurrency=1, upload_wait_seconds=0.01)
+    generation = make_generation(devstack, held_store, upload_concurrency=1)
     first = threading.Thread(target=generation.upload_background, args=(png_b64(),))
     first.start()
     assert held_store.writing.wait(10)

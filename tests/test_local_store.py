@@ -55,3 +55,22 @@ def test_failed_write_leaves_nothing_behind(store, tmp_path):
     with pytest.raises(TypeError):
         store.put(NAME, object(), "image/png")  # type: ignore[arg-type]
     assert os.listdir(tmp_path / "images" / "generated") == []
+
+
+def test_store_over_its_byte_bound_deletes_the_oldest_objects(tmp_path):
+    store = LocalImageStore(str(tmp_path / "images"), "http://localhost:8081", max_bytes=10_000)
+    names = [f"generated/{i:020d}.png" for i in range(8)]
+    for index, name in enumerate(names):
+        store.put(name, bytes(3000), "image/png")
+        os.utime(tmp_path / "images" / name, (index, index))  # distinct ages, oldest first
+    kept = [name for name in names if store.exists(name)]
+    assert kept and kept == names[-len(kept):], "the newest objects are kept"
+    assert sum(3000 for _ in kept) <= 10_000
+    assert store.exists(names[-1])
+
+
+def test_unbounded_store_keeps_everything(tmp_path):
+    store = LocalImageStore(str(tmp_path / "images"), "http://localhost:8081")
+    for i in range(5):
+        store.put(f"generated/{i:020d}.png", bytes(3000), "image/png")
+    assert all(store.exists(f"generated/{i:020d}.png") for i in range(5))

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from typing import Protocol
 
 # Object name prefixes, the same for every store.
 GENERATED_PREFIX = "generated/"
 BACKGROUNDS_PREFIX = "backgrounds/"
+# Every object name a store accepts: a known prefix, a random token or content hash, an image extension.
+OBJECT_NAME = re.compile(r"^(generated|backgrounds)/[A-Za-z0-9_-]{16,128}\.(png|jpg|webp)$")
 
 
 class ImageStore(Protocol):

@@ -23,15 +23,12 @@ from google.cloud.storage.retry import DEFAULT_RETRY
 from google.oauth2 import service_account
 
 from imagegen.errors import NotFound, StoreError
-from imagegen.settings import Settings
+from imagegen.settings import URL_MODES, Settings
+from imagegen.stores import OBJECT_NAME
 
-# Object names we write and recognise: a known prefix, a token or hash, an image extension
-# (the same rule as the local store), so a name from a URL can never climb out of its prefix.
-_NAME = re.compile(r"^(generated|backgrounds)/[A-Za-z0-9_-]{16,128}\.(png|jpg|webp)$")
 # Cloud Storage bucket naming rules; catches "gs://bucket" and other slips at start, not at the first upload.
 _BUCKET = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{1,220})[a-z0-9]$")
 
-URL_MODES = ("public", "signed")
 # Objects never change once written (random or content-hash names), so browsers may keep them.
 PUBLIC_CACHE_CONTROL = "public, max-age=31536000, immutable"
 PRIVATE_CACHE_CONTROL = "private, max-age=31536000, immutable"
@@ -109,7 +106,7 @@ class GcsImageStore:
 
     def put(self, name: str, data: bytes, content_type: str) -> None:
         """Uploads data and its metadata under name; GCS makes an object visible only once it is complete."""
-        if not _NAME.match(name):
+        if not OBJECT_NAME.match(name):
             raise StoreError(f"refusing to store {name!r} in bucket {self.bucket_name!r}: not a valid object name")
         blob = self._bucket.blob(name)
         blob.cache_control = self.cache_control
@@ -129,21 +126,21 @@ class GcsImageStore:
 
     def get(self, name: str) -> bytes:
         """Downloads the object stored under name, checksum verified."""
-        if not _NAME.match(name):
+        if not OBJECT_NAME.match(name):
             raise NotFound(f"{name!r} is not a valid object name")
         with self._failures("read", name):
             return self._bucket.blob(name).download_as_bytes(timeout=self._timeout, retry=self._retry)
 
     def exists(self, name: str) -> bool:
         """True when an object with this name is in the bucket."""
-        if not _NAME.match(name):
+        if not OBJECT_NAME.match(name):
             return False
         with self._failures("look up", name):
             return self._bucket.blob(name).exists(timeout=self._timeout, retry=self._retry)
 
     def url_for(self, name: str) -> str:
         """The public URL of the object, or a V4 signed GET URL valid for the configured TTL."""
-        if not _NAME.match(name):
+        if not OBJECT_NAME.match(name):
             raise NotFound(f"{name!r} is not a valid object name")
         blob = self._bucket.blob(name)
         if self._url_mode == "public":
@@ -256,7 +253,7 @@ def build_gcs_store(settings: Settings) -> GcsImageStore:
 
 
 def _checked_name(name: str) -> str | None:
-    return name if _NAME.match(name) else None
+    return name if OBJECT_NAME.match(name) else None
 
 
 def _port(parts: urllib.parse.SplitResult) -> int | None:
