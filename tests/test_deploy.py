@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import copy
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -253,21 +254,17 @@ def render_component_in_python(frontend: str) -> list[dict[str, Any]]:
     return docs
 
 
-@pytest.fixture(scope="module")
-def rendered_component(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
-    """`kubectl kustomize` (or `kustomize build`) of an overlay: a minimal frontend plus the component.
-
-    Where neither binary exists (none is in this project's package registries), the component is
-    rendered by render_component_in_python so the same assertions still run.
-    """
+def kustomize_command() -> list[str] | None:
+    """`kubectl kustomize` or `kustomize build`, whichever exists; None where neither does."""
     if shutil.which("kubectl"):
-        command = [shutil.which("kubectl"), "kustomize"]
-    elif shutil.which("kustomize"):
-        command = [shutil.which("kustomize"), "build"]
-    else:
-        print("kubectl/kustomize not found: rendering the component in Python")
-        return render_component_in_python(FRONTEND)
-    tmp = tmp_path_factory.mktemp("kustomize")
+        return [shutil.which("kubectl"), "kustomize"]
+    if shutil.which("kustomize"):
+        return [shutil.which("kustomize"), "build"]
+    return None
+
+
+def render_component_with_kustomize(command: list[str], tmp: Path) -> list[dict[str, Any]]:
+    """The command's rendering of an overlay holding FRONTEND and the component."""
     # kustomize refuses absolute component paths, so the component is copied next to the overlay.
     shutil.copytree(COMPONENT, tmp / "components" / "image-generation")
     overlay = tmp / "overlay"
@@ -282,15 +279,63 @@ def rendered_component(tmp_path_factory: pytest.TempPathFactory) -> list[dict[st
     return load_docs(result.stdout)
 
 
-def test_python_rendering_agrees_with_kustomize(rendered_component: list[dict[str, Any]]) -> None:
-    def normalised(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        docs = copy.deepcopy(sorted(docs, key=lambda d: (d["kind"], d["metadata"]["name"])))
-        for doc in docs:
-            for container in doc.get("spec", {}).get("template", {}).get("spec", {}).get("containers", []):
-                container.get("env", []).sort(key=lambda e: e["name"])  # merge order is not meaningful
-        return docs
+def normalised(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A copy of the documents sorted by kind and name, with env lists sorted by name."""
+    docs = copy.deepcopy(sorted(docs, key=lambda d: (d["kind"], d["metadata"]["name"])))
+    for doc in docs:
+        for container in doc.get("spec", {}).get("template", {}).get("spec", {}).get("containers", []):
+            container.get("env", []).sort(key=lambda e: e["name"])  # merge order is not meaningful
+    return docs
 
-    assert normalised(render_component_in_python(FRONTEND)) == normalised(rendered_component)
+
+GOLDEN = ROOT / "tests" / "data" / "component-rendered.yaml"
+GOLDEN_HEADER = """\
+# `kubectl kustomize` of an overlay holding tests/test_deploy.py's FRONTEND plus
+# kustomize/components/image-generation, normalised (documents by kind/name, env lists by name).
+# Regenerate with kubectl (or kustomize) on PATH after changing the component:
+#   UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/test_deploy.py -k golden
+"""
+
+
+@pytest.fixture(scope="module")
+def kustomized(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]] | None:
+    """kubectl's (or kustomize's) rendering of the overlay; None where neither binary exists (none is in this
+    project's package registries)."""
+    command = kustomize_command()
+    if command is None:
+        return None
+    return render_component_with_kustomize(command, tmp_path_factory.mktemp("kustomize"))
+
+
+@pytest.fixture(scope="module")
+def golden(kustomized: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """The golden rendering; rewritten from kubectl first when UPDATE_GOLDEN=1."""
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        if kustomized is None:
+            pytest.fail("UPDATE_GOLDEN=1 needs kubectl or kustomize on PATH: the golden file comes from kustomize")
+        GOLDEN.parent.mkdir(exist_ok=True)
+        GOLDEN.write_text(GOLDEN_HEADER + yaml.safe_dump_all(normalised(kustomized), sort_keys=True))
+    return load_docs(GOLDEN.read_text())
+
+
+@pytest.fixture(scope="module")
+def rendered_component(kustomized: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """kubectl's rendering of the overlay; where no binary exists, the Python rendering, which
+    test_python_rendering_matches_golden holds to what kubectl produced."""
+    if kustomized is None:
+        print("kubectl/kustomize not found: rendering the component in Python")
+        return render_component_in_python(FRONTEND)
+    return kustomized
+
+
+def test_python_rendering_matches_golden(golden: list[dict[str, Any]]) -> None:
+    assert normalised(render_component_in_python(FRONTEND)) == golden
+
+
+def test_rendered_component_matches_golden(
+    rendered_component: list[dict[str, Any]], golden: list[dict[str, Any]]
+) -> None:
+    assert normalised(rendered_component) == golden
 
 
 @pytest.fixture(scope="module")
