@@ -206,13 +206,14 @@ class ImageGeneration:
         outcome = "failed"
         with bound(generation_id=job.generation_id):
             try:
-                name = self._generate(job)
+                name, every_picture = self._generate(job)
                 url = self._store.url_for(name)
                 self._statuses.complete(job.generation_id, url)
-                with self._lock:
-                    self._results[job.cache_key] = name
-                    while len(self._results) > self._results_cache_entries:
-                        self._results.popitem(last=False)
+                if every_picture:  # an image drawn without some product picture is not worth repeating
+                    with self._lock:
+                        self._results[job.cache_key] = name
+                        while len(self._results) > self._results_cache_entries:
+                            self._results.popitem(last=False)
                 outcome = "completed"
                 log.info("generation completed", extra={"image_url": url})
             except GenerationFailed as error:
@@ -240,7 +241,8 @@ class ImageGeneration:
             self._pending.discard(generation_id)
         self._slots.release()
 
-    def _generate(self, job: _Job) -> str:
+    def _generate(self, job: _Job) -> tuple[str, bool]:
+        """Draws and stores the image; returns its object name and whether every product picture was used."""
         progress = self._statuses.progress
         progress(job.generation_id, 5)
         lines = []
@@ -264,7 +266,7 @@ class ImageGeneration:
         name = f"{GENERATED_PREFIX}{secrets.token_urlsafe(24)}.{extension}"
         self._store.put(name, picture.data, picture.mime_type)
         progress(job.generation_id, 95)
-        return name
+        return name, all(line.picture is not None for line in lines)
 
 
 def _validate_items(request: CartRequest) -> list[tuple[str, int]]:
