@@ -5,8 +5,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import threading
-import http.server
 
 import grpc
 import pytest
@@ -16,6 +14,7 @@ from google.protobuf import descriptor_pool
 from PIL import Image
 
 from genproto import imagegeneration_pb2 as pb
+from tests.fakes.picture_server import MissingPictures
 from tests.service import free_port, wait_for
 
 SUNGLASSES, MUG, CANDLE, WATCH = "OLJCESPC7Z", "6E92ZMYYFZ", "0PUK6V6EV0", "1YMWWN1N4O"
@@ -259,36 +258,9 @@ def test_logs_are_json_with_request_and_generation_ids(service):
 
 # ---- capacity and shutdown ----
 
-class HeldPictures:
-    """A picture server that holds every request until released: generations stay busy meanwhile."""
-
-    def __init__(self) -> None:
-        self.release = threading.Event()
-        self.arrived = threading.Event()
-        held = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802
-                held.arrived.set()
-                held.release.wait(30)
-                self.send_error(404)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def close(self) -> None:
-        self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
 def held_pictures():
-    held = HeldPictures()
+    held = MissingPictures(hold=True)
     yield held
     held.close()
 

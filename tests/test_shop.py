@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import http.server
-import threading
-
 import pytest
 
 from imagegen.errors import PeerUnavailable, ProductNotFound
 from imagegen.shop import ProductPictures, Shop, sniff_image_type
+from tests.fakes.picture_server import MissingPictures
 from tests.service import free_port
 
 
@@ -45,32 +43,8 @@ def test_pictures_are_fetched_once_and_cached(devstack):
     assert pictures.get("/static/img/products/mug.jpg") is first
 
 
-class CountingServer:
-    """Answers 404 to everything and counts the requests."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        outer = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802
-                outer.count += 1
-                self.send_error(404)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 def test_a_failed_picture_is_not_asked_for_again_at_once():
-    server = CountingServer()
+    server = MissingPictures()
     try:
         pictures = ProductPictures(server.url, 5)
         assert pictures.get("/static/img/products/gone.jpg") is None
@@ -81,7 +55,7 @@ def test_a_failed_picture_is_not_asked_for_again_at_once():
 
 
 def test_past_deadline_nothing_is_fetched():
-    server = CountingServer()
+    server = MissingPictures()
     try:
         assert ProductPictures(server.url, 5).get("/static/img/products/x.jpg", deadline=0.0) is None
         assert server.count == 0
