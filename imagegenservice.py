@@ -11,7 +11,6 @@ import logging
 import os
 import signal
 import sys
-import threading
 from concurrent import futures
 
 import grpc
@@ -153,6 +152,10 @@ def main() -> int:
         log.error(str(error))
         return 2
     configure_logging(settings.log_level)
+    # Blocked before any thread starts (threads inherit the mask), then taken with sigwait below: no
+    # Python signal handler runs at an arbitrary point of the main thread.
+    stop_signals = {signal.SIGTERM, signal.SIGINT}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
     try:
         app = build(settings)
         app.start()
@@ -160,11 +163,9 @@ def main() -> int:
         log.error("service could not start: %s", error)
         return 1
     log.info("service started", extra={"grpc_port": settings.port, "http_port": app.side_port.port})
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
-    stop.wait()
-    log.info("shutting down", extra={"grace_seconds": settings.shutdown_grace_seconds})
+    received = signal.sigwait(stop_signals)
+    log.info("shutting down", extra={"signal": signal.Signals(received).name,
+                                     "grace_seconds": settings.shutdown_grace_seconds})
     unfinished = app.stop()
     log.info("stopped", extra={"unfinished_generations": unfinished})
     if unfinished:
