@@ -64,3 +64,13 @@ class Generator(Protocol):
         """Draws the picture; calls progress(fraction) as work advances."""
         ...
 
+
+def sniff_image_type(data: bytes) -> str | None:
+    """The MIME type of PNG, JPEG or WebP bytes, judged by their magic numbers alone; else None."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return None

@@ -13,23 +13,12 @@ import grpc
 
 from genproto import imagegeneration_pb2 as pb
 from genproto import imagegeneration_pb2_grpc as pb_grpc
-from imagegen.domain import Picture, Product
+from imagegen.domain import Picture, Product, sniff_image_type
 from imagegen.errors import PeerUnavailable, ProductNotFound
 
 log = logging.getLogger(__name__)
 
 MAX_PICTURE_BYTES = 8 * 1024 * 1024
-_MAGIC = ((b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"))
-
-
-def sniff_image_type(data: bytes) -> str | None:
-    """The MIME type of PNG, JPEG or WebP bytes by their magic numbers, else None."""
-    for magic, mime in _MAGIC:
-        if data.startswith(magic):
-            return mime
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    return None
 
 
 class Shop:

@@ -12,7 +12,7 @@ import warnings
 
 from PIL import ExifTags, Image, ImageCms
 
-from imagegen.domain import Picture
+from imagegen.domain import Picture, sniff_image_type
 from imagegen.errors import InvalidArgument
 from imagegen.stores import BACKGROUNDS_PREFIX
 
@@ -35,8 +35,7 @@ DRAFT_MIN_FRACTION = 0.75
 REDUCING_GAP = 1.5
 REDUCE_BAND_PIXELS = 1_000_000  # about 4 MB of pixels per band
 
-_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-_JPEG_MAGIC = b"\xff\xd8\xff"
+_PILLOW_FORMATS = {"image/png": "PNG", "image/jpeg": "JPEG", "image/webp": "WEBP"}
 # Start of scan. Entropy-coded data stuffs 0xFF as FF 00, so outside metadata segments (which could
 # hold it by chance, hence the generous MAX_JPEG_SCANS) these two bytes only ever start a scan.
 _JPEG_SOS = b"\xff\xda"
@@ -157,12 +156,9 @@ def _human_size(size: int) -> str:
 
 def _sniff(data: bytes) -> str:
     """The Pillow format of the upload, judged from its first bytes alone; declared types are ignored."""
-    if data.startswith(_PNG_MAGIC):
-        return "PNG"
-    if data.startswith(_JPEG_MAGIC):
-        return "JPEG"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "WEBP"
+    mime = sniff_image_type(data)
+    if mime is not None:
+        return _PILLOW_FORMATS[mime]
     for magic, description in _OTHER_FORMATS:
         if data.startswith(magic):
             raise _invalid(f"is {description}; only {ACCEPTED} images are accepted")

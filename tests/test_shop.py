@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from imagegen.errors import PeerUnavailable, ProductNotFound
-from imagegen.shop import ProductPictures, Shop, sniff_image_type
+from imagegen.domain import sniff_image_type
+from imagegen.shop import ProductPictures, Shop
 from tests.fakes.picture_server import MissingPictures
 from tests.service import free_port
 
