@@ -122,8 +122,7 @@ def build(settings: Settings, *, generator: Generator | None = None, store: Imag
     reflection.enable_server_reflection(
         (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server
     )
-    if server.add_insecure_port(f"[::]:{settings.port}") == 0:
-        raise RuntimeError(f"cannot listen on gRPC port {settings.port}")
+    server.add_insecure_port(f"[::]:{settings.port}")  # raises RuntimeError("Failed to bind ...") when taken
     side_port = SidePort(
         settings.http_port,
         metrics,

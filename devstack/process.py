@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -79,7 +80,7 @@ class ServiceProcess:
         # free_port() releases the port before the service binds it; another process may take it first.
         auto_ports = not (self._requested.get("PORT", "").isdigit() or self._requested.get("HTTP_PORT", "").isdigit())
         logs = self.logs()
-        return auto_ports and any(sign in logs for sign in ("cannot listen", "Failed to bind", "Address already in use"))
+        return auto_ports and any(sign in logs for sign in ("Failed to bind", "Address already in use"))
 
     @property
     def http_base(self) -> str:
@@ -122,6 +123,10 @@ class ServiceProcess:
         """Everything the service wrote so far."""
         self._log.flush()
         return self.log_path.read_text(errors="replace")
+
+    def log_records(self) -> list[dict]:
+        """The service's JSON log lines so far, parsed."""
+        return [json.loads(line) for line in self.logs().splitlines() if line.startswith("{")]
 
     def http_get(self, url: str, timeout: float = 10.0) -> tuple[int, dict[str, str], bytes]:
         """GET a URL; returns status, headers and body (also for HTTP errors)."""

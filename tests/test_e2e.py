@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 
 import grpc
 import pytest
@@ -245,7 +244,7 @@ def test_logs_are_json_with_request_and_generation_ids(service):
     assert ("x-request-id", "req-e2e-42") in tuple(call.trailing_metadata())
 
     def lines_for_generation():
-        lines = [json.loads(line) for line in service.logs().splitlines() if line.startswith("{")]
+        lines = service.log_records()
         mine = [line for line in lines if line.get("generation_id") == answer.generation_id]
         return mine if any(line["message"] == "generation completed" for line in mine) else None
 
@@ -286,7 +285,7 @@ def test_sigterm_lets_a_running_generation_finish_then_exits_zero(make_service, 
     wait_for(lambda: "shutting down" in service.logs(), what="shutdown to begin")
     held_pictures.release.set()
     assert service.process.wait(30) == 0
-    logs = [json.loads(line) for line in service.logs().splitlines() if line.startswith("{")]
+    logs = service.log_records()
     finished = [line for line in logs if line.get("generation_id") == answer.generation_id
                 and line["message"] == "generation completed"]
     assert finished, "the running generation did not finish before exit"
@@ -298,7 +297,7 @@ def test_sigterm_fails_what_outlasts_the_grace_period_and_still_exits_zero(make_
     assert held_pictures.arrived.wait(10)
     service.process.send_signal(15)
     assert service.process.wait(20) == 0  # the picture stays held: the generation never finishes
-    logs = [json.loads(line) for line in service.logs().splitlines() if line.startswith("{")]
+    logs = service.log_records()
     stopped = [line for line in logs if line["message"] == "stopped"]
     assert stopped and stopped[0]["unfinished_generations"] == 1
     assert not any(line.get("generation_id") == answer.generation_id and line["message"] == "generation completed"
