@@ -18,6 +18,7 @@ demo: $(VENV)/.installed
 
 ## test: the whole test suite (what CI runs)
 test: $(VENV)/.installed
+	.ci/install-system-packages
 	$(PY) -m pytest -q
 
 ## bench: benchmark scripts (print numbers; not part of the tests)

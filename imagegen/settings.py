@@ -64,6 +64,8 @@ class Settings:
     image_aspect_ratio: str = "1:1"
     use_vertexai: bool = False
     location: str = "global"
+    # Shared state for replicas (empty: in-process state, one replica).
+    redis_addr: str = ""
     # Logging.
     log_level: str = "INFO"
 
@@ -129,6 +131,7 @@ class Settings:
             image_aspect_ratio=reader.choice("IMAGE_ASPECT_RATIO", cls.image_aspect_ratio, ASPECT_RATIOS),
             use_vertexai=reader.boolean("GOOGLE_GENAI_USE_VERTEXAI", False),
             location=reader.text("LOCATION", cls.location) or cls.location,
+            redis_addr=reader.address("REDIS_ADDR", ""),
             log_level=reader.choice("LOG_LEVEL", cls.log_level, ("DEBUG", "INFO", "WARNING", "ERROR"), upper=True),
         )
         settings = cls(**values)

@@ -33,6 +33,25 @@ def peer_env(stack) -> dict[str, str]:
     }
 
 
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    """A real redis-server on loopback for the whole session (see tests/redis_server.py)."""
+    from tests.redis_server import RedisServer
+
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_addr(redis_server) -> str:
+    """REDIS_ADDR of the session's redis-server, emptied before the test."""
+    if redis_server.process is None:  # a test stopped it and did not restart it
+        redis_server.start()
+    redis_server.client().flushall()
+    return redis_server.addr
+
+
 @pytest.fixture
 def make_service(tmp_path, devstack):
     """Starts a service with extra environment; every one started is stopped after the test."""
