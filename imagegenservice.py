@@ -130,7 +130,7 @@ def build(settings: Settings, *, generator: Generator | None = None, store: Imag
     generator = TracedGenerator(generator or build_generator(settings, metrics, budget))
     shop = Shop(
         settings.cart_service_addr, settings.product_catalog_service_addr, settings.peer_timeout_seconds,
-        interceptors=tracing.client_interceptors(),
+        wrap_channel=tracing.traced_channel,
     )
     generation = ImageGeneration(
         shop=shop,

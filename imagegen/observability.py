@@ -9,6 +9,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 
+import grpc
 import prometheus_client
 from opentelemetry import trace
 from pythonjsonlogger.json import JsonFormatter
@@ -116,13 +117,13 @@ class Tracing:
 
         return [server_interceptor(tracer_provider=self._provider)]
 
-    def client_interceptors(self) -> list:
-        """Interceptors for channels to the shop's services: one client span per call, trace context sent."""
+    def traced_channel(self, channel: grpc.Channel) -> grpc.Channel:
+        """The channel with a client span per call and the trace context sent along (as is when off)."""
         if not self.enabled:
-            return []
-        from opentelemetry.instrumentation.grpc import client_interceptor
+            return channel
+        from opentelemetry.instrumentation.grpc import client_interceptor, intercept_channel
 
-        return [client_interceptor(tracer_provider=self._provider)]
+        return intercept_channel(channel, client_interceptor(tracer_provider=self._provider))
 
     def shutdown(self) -> None:
         """Exports the spans still buffered (bounded by the SDK's export timeout)."""

@@ -8,7 +8,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable
 
 import grpc
 
@@ -26,16 +26,20 @@ class Shop:
     """Reads carts and products from the shop's services, each call under a deadline."""
 
     def __init__(
-        self, cart_addr: str, catalog_addr: str, timeout_seconds: float, interceptors: Sequence[object] = ()
+        self,
+        cart_addr: str,
+        catalog_addr: str,
+        timeout_seconds: float,
+        wrap_channel: Callable[[grpc.Channel], grpc.Channel] = lambda channel: channel,
     ) -> None:
         self._cart_addr = cart_addr
         self._catalog_addr = catalog_addr
         self._timeout = timeout_seconds
         self._cart_channel = grpc.insecure_channel(cart_addr)
         self._catalog_channel = grpc.insecure_channel(catalog_addr)
-        # interceptors: the tracing client interceptors (trace context out, one client span per call).
-        self._cart = pb_grpc.CartServiceStub(grpc.intercept_channel(self._cart_channel, *interceptors))
-        self._catalog = pb_grpc.ProductCatalogServiceStub(grpc.intercept_channel(self._catalog_channel, *interceptors))
+        # wrap_channel: tracing's client interceptor (trace context out, one client span per call).
+        self._cart = pb_grpc.CartServiceStub(wrap_channel(self._cart_channel))
+        self._catalog = pb_grpc.ProductCatalogServiceStub(wrap_channel(self._catalog_channel))
 
     def get_cart(self, user_id: str, metadata: tuple[tuple[str, str], ...] = ()) -> list[tuple[str, int]]:
         """The (product_id, quantity) lines of a user's cart."""
