@@ -22,7 +22,7 @@ from genproto import imagegeneration_pb2_grpc as pb_grpc
 from imagegen.api import ImageGenerationServicer
 from imagegen.domain import Generator
 from imagegen.generation import ImageGeneration
-from imagegen.generators.traced import TracedGenerator
+from imagegen.generators.traced import TracedGenerator, TracedPictures, TracedStore
 from imagegen.http import SidePort
 from imagegen.redis_client import connect as connect_redis
 from imagegen.jobs import StatusStore
@@ -134,9 +134,10 @@ def build(settings: Settings, *, generator: Generator | None = None, store: Imag
     )
     generation = ImageGeneration(
         shop=shop,
-        pictures=ProductPictures(settings.product_image_base_url, settings.peer_timeout_seconds),
+        pictures=tracing.wrap(ProductPictures(settings.product_image_base_url, settings.peer_timeout_seconds),
+                              TracedPictures),
         generator=generator,
-        store=store,
+        store=tracing.wrap(store, TracedStore),
         statuses=StatusStore(settings.status_max_entries, settings.status_ttl_seconds),
         metrics=metrics,
         workers=settings.generation_workers,

@@ -7,13 +7,15 @@ import contextvars
 import logging
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import grpc
 import prometheus_client
 from opentelemetry import trace
 from pythonjsonlogger.json import JsonFormatter
 
+T = TypeVar("T")
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
 generation_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("generation_id", default="")
 
@@ -124,6 +126,10 @@ class Tracing:
         from opentelemetry.instrumentation.grpc import client_interceptor, intercept_channel
 
         return intercept_channel(channel, client_interceptor(tracer_provider=self._provider))
+
+    def wrap(self, adapter: T, wrapper: Callable[[T], T]) -> T:
+        """wrapper(adapter), which records the adapter's calls as spans, when tracing is on; else adapter."""
+        return wrapper(adapter) if self.enabled else adapter
 
     def shutdown(self) -> None:
         """Exports the spans still buffered (bounded by the SDK's export timeout)."""

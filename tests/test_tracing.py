@@ -59,9 +59,10 @@ def spans_of_trace(receiver, trace_id: str):
     def complete(spans):
         mine = [span for span in spans if span.trace_id == trace_id]
         names = [span.name for span in mine]
-        return (SERVER_SPAN in names and "generate cart image" in names
+        return (SERVER_SPAN in names and "generate cart image" in names and "store image" in names
                 and "/hipstershop.CartService/GetCart" in names
-                and names.count("/hipstershop.ProductCatalogService/GetProduct") == 3)
+                and names.count("/hipstershop.ProductCatalogService/GetProduct") == 3
+                and names.count("product picture") == 3)
 
     return [span for span in receiver.wait_for_spans(complete) if span.trace_id == trace_id]
 
@@ -88,7 +89,7 @@ def test_cart_and_catalog_calls_are_client_spans_under_the_server_span(traced_se
     assert all(span.kind == SPAN_KIND_CLIENT and span.parent_span_id == server.span_id for span in peers)
 
 
-def test_the_background_generation_is_a_child_span_with_model_style_products_and_outcome(traced_service, receiver):
+def test_the_background_work_is_in_the_trace_with_model_style_products_and_outcome(traced_service, receiver):
     trace_id = secrets.token_hex(16)
     traced_generation(traced_service, trace_id, secrets.token_hex(8))
 
@@ -100,6 +101,10 @@ def test_the_background_generation_is_a_child_span_with_model_style_products_and
     assert generation.attributes["imagegen.style"] == "vintage"
     assert generation.attributes["imagegen.product_count"] == 3
     assert generation.attributes["imagegen.outcome"] == "image"
+    pictures = [span for span in spans if span.name == "product picture"]
+    (stored,) = [span for span in spans if span.name == "store image"]
+    assert all(span.parent_span_id == server.span_id and span.attributes["imagegen.found"] for span in pictures)
+    assert stored.parent_span_id == server.span_id and stored.attributes["imagegen.object_prefix"] == "generated"
     # Only small values: never the key, never image bytes.
     for span in spans:
         for value in span.attributes.values():

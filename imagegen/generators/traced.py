@@ -1,6 +1,8 @@
-"""The generation span: the background work of one generation, in the trace of the call that asked for it."""
+"""Spans of the background work (model call, product pictures, store upload) in the trace of the call that asked."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
@@ -53,3 +55,36 @@ class TracedGenerator:
         close = getattr(self._inner, "close", None)
         if close is not None:
             close()
+
+
+class TracedPictures:
+    """Product picture fetches as spans (they run in the generation's worker, in the request's trace)."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def get(self, path: str, deadline: float | None = None) -> Picture | None:
+        """The inner fetcher's picture (cached or fetched), recorded as one span."""
+        with _tracer.start_as_current_span("product picture", attributes={"imagegen.picture": path[:200]}) as span:
+            picture = self._inner.get(path, deadline)
+            span.set_attribute("imagegen.found", picture is not None)
+            return picture
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+class TracedStore:
+    """The image store with its writes (the generated image, an upload) as spans; reads pass through."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def put(self, name: str, data: bytes, content_type: str) -> None:
+        """Stores through the inner store, recorded as one span (the object's folder and size only)."""
+        attributes = {"imagegen.object_prefix": name.split("/", 1)[0], "imagegen.bytes": len(data)}
+        with _tracer.start_as_current_span("store image", attributes=attributes):
+            self._inner.put(name, data, content_type)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
