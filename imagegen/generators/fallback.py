@@ -65,12 +65,6 @@ class FallbackGenerator:
             log.warning("image model unavailable; drawing the offline collage", extra={"reason": str(unavailable)})
             return self._draw_collage(request, progress, "model_unavailable")
 
-    def close(self) -> None:
-        """Closes the model's generator (its HTTP connections)."""
-        close = getattr(self._model, "close", None)
-        if close is not None:
-            close()
-
     def _draw_collage(self, request: GenerationInput, progress: Progress, reason: str) -> Picture:
         self._metrics.fallback(reason)
         span = trace.get_current_span()

@@ -50,12 +50,6 @@ class TracedGenerator:
             span.set_attribute("imagegen.mime_type", picture.mime_type)
             return picture
 
-    def close(self) -> None:
-        """Closes the inner generator when it holds connections."""
-        close = getattr(self._inner, "close", None)
-        if close is not None:
-            close()
-
 
 class TracedPictures:
     """Product picture fetches as spans (they run in the generation's worker, in the request's trace)."""
