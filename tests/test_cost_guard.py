@@ -12,7 +12,7 @@ from PIL import Image
 
 from genproto import imagegeneration_pb2 as pb
 from tests.fakes.fake_gemini import FakeGemini, error, image
-from tests.service import wait_for
+from tests.service import free_port, wait_for
 from tests.test_e2e_gemini import metric_samples
 
 API_KEY = "AIzaFAKE-cost-guard-key-0123456789"
@@ -82,7 +82,7 @@ def test_models_missing_for_the_key_are_logged_at_start(make_service, fake_gemin
 
 
 def test_a_model_listing_that_fails_does_not_stop_the_start(make_service, fake_gemini):
-    service = make_service(gemini_env(fake_gemini, GOOGLE_GEMINI_BASE_URL="http://127.0.0.1:9"))  # refused
+    service = make_service(gemini_env(fake_gemini, GOOGLE_GEMINI_BASE_URL=f"http://127.0.0.1:{free_port()}"))  # refused
     wait_for(lambda: "could not be listed" in service.logs(), 30)
     assert service.process.poll() is None
 
