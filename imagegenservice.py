@@ -125,6 +125,7 @@ def build(settings: Settings, *, generator: Generator | None = None, store: Imag
         RedisWindowCounter(shared) if shared else InProcessWindowCounter(),
         settings.rate_limit_per_user,
         settings.rate_limit_window_seconds,
+        on_refused=metrics.rate_limited.inc,
     )
     store = store or build_store(settings)
     generator = TracedGenerator(generator or build_generator(settings, metrics, budget))

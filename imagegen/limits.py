@@ -91,10 +91,13 @@ class RedisWindowCounter:
 class UserRateLimit:
     """At most `limit` generations per shopper (user_id) per window; 0 turns the limit off."""
 
-    def __init__(self, counter: WindowCounter, limit: int, window_seconds: int) -> None:
+    def __init__(
+        self, counter: WindowCounter, limit: int, window_seconds: int, on_refused: Callable[[], None] = lambda: None
+    ) -> None:
         self._counter = counter
         self._limit = limit
         self._window = window_seconds
+        self._on_refused = on_refused  # a metric: refusals show a script at work
 
     def check(self, user_id: str) -> None:
         """Counts one generation request; raises RateLimited (saying when to retry) past the limit."""
@@ -109,6 +112,7 @@ class UserRateLimit:
             log.warning("rate limit unavailable; request allowed", extra={"reason": type(error).__name__})
             return
         if hits > self._limit:
+            self._on_refused()
             raise RateLimited(seconds_left)
 
 

@@ -178,6 +178,10 @@ class Metrics:
             "imagegen_fallbacks", "Generations drawn by the offline collage instead of the model, by reason.",
             ["reason"], registry=self.registry,
         )
+        self.rate_limited = prometheus_client.Counter(
+            "imagegen_rate_limited", "GenerateCartImage calls refused by the per-shopper rate limit.",
+            registry=self.registry,
+        )
         self.gemini_spend = prometheus_client.Counter(
             "imagegen_gemini_spend_usd", "Dollars this replica spent on the image model, by model.", ["model"],
             registry=self.registry,

@@ -186,6 +186,7 @@ def test_the_rate_limit_refuses_a_shopper_past_it_and_lets_them_back_after_the_w
 
     assert_limited(service, "shopper-a", 3)
     assert ask(service, "shopper-b", 4).status == "processing"  # other shoppers are unaffected
+    assert metric_samples(service)[("imagegen_rate_limited_total", ())] == 1
 
     counter = iter(range(100, 1000))
     wait_for(lambda: allowed_again(service, "shopper-a", next(counter)), 40, interval=0.5,
