@@ -11,8 +11,6 @@ import dataclasses
 
 # Output tokens one image costs, by requested size (the 3.1 Flash Image family; Google's changelog).
 IMAGE_TOKENS = {"512": 747, "1K": 1120, "2K": 1680, "4K": 2520}
-# Gemini API limit on a whole inline request (all pictures base64-encoded together).
-MAX_INLINE_REQUEST_BYTES = 20 * 1024 * 1024
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,7 +23,6 @@ class ImageModel:
     usd_per_million_input_tokens: float
     usd_per_million_output_tokens: float  # image output (and thinking) tokens
     sends_image_size: bool = True  # False for models that must not be sent imageConfig.imageSize at all
-    max_request_bytes: int = MAX_INLINE_REQUEST_BYTES
 
     def output_size(self, pixels: int) -> str | None:
         """The imageSize to ask for a square of `pixels`: the wanted size, or the largest this model makes."""
