@@ -362,6 +362,20 @@ def test_each_model_is_asked_for_a_size_it_makes(fake):
     assert sizes == [("gemini-nano-banana-2.1", "2K"), ("gemini-3.1-flash-lite-image", "1K")]
 
 
+def test_each_model_gets_no_more_input_images_than_it_takes(fake):
+    fake.model_gone("gemini-nano-banana-2.1")
+    generator = _generator(gemini_models=("gemini-nano-banana-2.1", "gemini-3.1-flash-lite-image"),
+                           gemini_max_input_images=14)
+    lines = [_line(f"Product {n}", color=(20 * n, 90, 160)) for n in range(1, 9)]
+
+    generator.generate(_request(*lines), _no_progress)
+
+    nano, lite = fake.requests
+    assert len(nano.inline_images()) == 8  # one a product: it takes 14
+    assert 1 <= len(lite.inline_images()) <= 6  # the lite model's limit: reference sheets instead
+    assert any("Reference sheet" in text for text in lite.texts())
+
+
 def test_an_unknown_model_is_not_sent_a_size_option(fake):
     _generator(gemini_models=("gemini-custom",)).generate(dataclasses.replace(_request(), size=4096), _no_progress)
 

@@ -260,7 +260,7 @@ class GeminiGenerator:
                 contents[slots] = [types.Part.from_text(text=text), *attachments.parts]
             return contents[slots]
 
-        contents_for(image_model(self.models[0]))
+        contents_for(image_model(self.models[0]))  # before any call: an unreadable picture costs nothing
         progress(0.1)
         response, model = self._call_chain(contents_for, request.size)
         progress(0.9)
