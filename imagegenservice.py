@@ -121,6 +121,7 @@ def build(settings: Settings, *, generator: Generator | None = None, store: Imag
     budget = DailyBudget(
         RedisSpendLedger(shared) if shared else InProcessSpendLedger(), settings.gemini_daily_budget_usd, metrics
     )
+    metrics.budget.set(settings.gemini_daily_budget_usd)
     rate_limit = UserRateLimit(
         RedisWindowCounter(shared) if shared else InProcessWindowCounter(),
         settings.rate_limit_per_user,
