@@ -22,9 +22,19 @@ from genproto import imagegeneration_pb2_grpc as pb_grpc
 from imagegen.api import ImageGenerationServicer
 from imagegen.domain import Generator
 from imagegen.generation import ImageGeneration
+from imagegen.generators.traced import TracedGenerator, TracedPictures, TracedStore
 from imagegen.http import SidePort
+from imagegen.redis_client import connect as connect_redis
 from imagegen.jobs import StatusStore
-from imagegen.observability import Metrics, configure_logging
+from imagegen.limits import (
+    DailyBudget,
+    InProcessSpendLedger,
+    InProcessWindowCounter,
+    RedisSpendLedger,
+    RedisWindowCounter,
+    UserRateLimit,
+)
+from imagegen.observability import Metrics, Tracing, configure_logging
 from imagegen.settings import Settings, SettingsError
 from imagegen.shop import ProductPictures, Shop
 from imagegen.stores import ImageStore
@@ -45,6 +55,7 @@ class App:
     side_port: SidePort
     generation: ImageGeneration
     shop: Shop
+    tracing: Tracing = dataclasses.field(default_factory=Tracing)
 
     def start(self) -> None:
         """Starts both servers and reports SERVING."""
@@ -65,16 +76,30 @@ class App:
         self.server.stop(grace=1.0).wait(2.0)
         self.side_port.stop()
         self.shop.close()
+        self.tracing.shutdown()
         return unfinished
 
 
-def build_generator(settings: Settings, metrics: Metrics) -> Generator:
-    """The generator IMAGE_GENERATOR asks for (auto: gemini when credentials are configured)."""
+def build_generator(settings: Settings, metrics: Metrics, budget: DailyBudget | None = None) -> Generator:
+    """The generator IMAGE_GENERATOR asks for (auto: gemini when credentials are configured).
+
+    Gemini comes wrapped: past the daily budget (or, with GEMINI_FALLBACK=collage, when the model stays
+    unavailable) the offline collage draws the picture.
+    """
+    from imagegen.generators.collage import CollageGenerator
+
     if settings.generator == "gemini":
+        from imagegen.generators.fallback import FallbackGenerator
         from imagegen.generators.gemini import build_gemini_generator
 
-        return build_gemini_generator(settings, metrics=metrics)
-    from imagegen.generators.collage import CollageGenerator
+        return FallbackGenerator(
+            build_gemini_generator(settings, metrics=metrics, spend=budget),
+            CollageGenerator(),
+            budget=budget,
+            budget_action=settings.budget_exceeded_action,
+            when_unavailable=settings.gemini_fallback,
+            metrics=metrics,
+        )
 
     return CollageGenerator()
 
@@ -91,14 +116,30 @@ def build_store(settings: Settings) -> ImageStore:
 def build(settings: Settings, *, generator: Generator | None = None, store: ImageStore | None = None) -> App:
     """Wires the whole service from settings; generator and store can be handed in."""
     metrics = Metrics()
+    tracing = Tracing.start(settings.enable_tracing, settings.collector_service_addr, settings.otel_service_name)
+    shared = connect_redis(settings.redis_addr) if settings.redis_addr else None
+    budget = DailyBudget(
+        RedisSpendLedger(shared) if shared else InProcessSpendLedger(), settings.gemini_daily_budget_usd, metrics
+    )
+    metrics.budget.set(settings.gemini_daily_budget_usd)
+    rate_limit = UserRateLimit(
+        RedisWindowCounter(shared) if shared else InProcessWindowCounter(),
+        settings.rate_limit_per_user,
+        settings.rate_limit_window_seconds,
+        on_refused=metrics.rate_limited.inc,
+    )
     store = store or build_store(settings)
-    generator = generator or build_generator(settings, metrics)
-    shop = Shop(settings.cart_service_addr, settings.product_catalog_service_addr, settings.peer_timeout_seconds)
+    generator = TracedGenerator(generator or build_generator(settings, metrics, budget))
+    shop = Shop(
+        settings.cart_service_addr, settings.product_catalog_service_addr, settings.peer_timeout_seconds,
+        wrap_channel=tracing.traced_channel,
+    )
     generation = ImageGeneration(
         shop=shop,
-        pictures=ProductPictures(settings.product_image_base_url, settings.peer_timeout_seconds),
+        pictures=tracing.wrap(ProductPictures(settings.product_image_base_url, settings.peer_timeout_seconds),
+                              TracedPictures),
         generator=generator,
-        store=store,
+        store=tracing.wrap(store, TracedStore),
         statuses=StatusStore(settings.status_max_entries, settings.status_ttl_seconds),
         metrics=metrics,
         workers=settings.generation_workers,
@@ -107,6 +148,7 @@ def build(settings: Settings, *, generator: Generator | None = None, store: Imag
         upload_limits=UploadLimits(settings.max_upload_bytes, settings.max_image_pixels, settings.background_max_side),
         upload_concurrency=settings.upload_concurrency,
         picture_timeout=2 * settings.peer_timeout_seconds,
+        rate_limit=rate_limit,
     )
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=10, thread_name_prefix="grpc"),
@@ -115,6 +157,7 @@ def build(settings: Settings, *, generator: Generator | None = None, store: Imag
             ("grpc.max_send_message_length", 4 * 1024 * 1024),
         ],
         maximum_concurrent_rpcs=100,
+        interceptors=tracing.server_interceptors(),
     )
     pb_grpc.add_ImageGenerationServiceServicer_to_server(ImageGenerationServicer(generation), server)
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
@@ -137,9 +180,13 @@ def build(settings: Settings, *, generator: Generator | None = None, store: Imag
             "store": type(store).__name__,
             "grpc_port": settings.port,
             "http_port": settings.http_port,
+            "tracing": tracing.enabled,
+            "rate_limit": f"{settings.rate_limit_per_user}/{settings.rate_limit_window_seconds}s",
+            "daily_budget_usd": settings.gemini_daily_budget_usd,
+            "shared_state": "redis" if shared else "in-process",
         },
     )
-    return App(settings, server, health_servicer, side_port, generation, shop)
+    return App(settings, server, health_servicer, side_port, generation, shop, tracing)
 
 
 def main() -> int:

@@ -49,3 +49,16 @@ class GenerationFailed(ImageGenError):
 
 class StoreError(ImageGenError):
     """The image store failed to read or write an object."""
+
+
+class RateLimited(Busy):
+    """One shopper asked for too many generations in the rate-limit window; the message says when to retry."""
+
+    def __init__(self, retry_after_seconds: float) -> None:
+        seconds = max(1, int(retry_after_seconds + 0.999))
+        super().__init__(f"too many image generations for this shopper; try again in {seconds} seconds")
+        self.retry_after_seconds = seconds
+
+
+class ModelUnavailable(GenerationFailed):
+    """The image model stayed unavailable after its retries (or every model of the chain is gone)."""

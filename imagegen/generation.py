@@ -11,6 +11,7 @@ import logging
 import secrets
 import threading
 import time
+from typing import Protocol
 
 from imagegen import jobs
 from imagegen.domain import CartLine, GenerationInput, Generator, Picture, Product
@@ -27,6 +28,12 @@ log = logging.getLogger(__name__)
 MAX_CART_LINES = 20
 MAX_QUANTITY = 999
 _EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
+
+
+class RateLimit(Protocol):
+    """The per-shopper limit (limits.UserRateLimit): raises errors.RateLimited past it."""
+
+    def check(self, user_id: str) -> None: ...
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,6 +75,7 @@ class ImageGeneration:
         upload_concurrency: int = 2,
         picture_timeout: float = 10.0,
         results_cache_entries: int = 256,
+        rate_limit: RateLimit | None = None,
     ) -> None:
         self._shop = shop
         self._pictures = pictures
@@ -88,6 +96,7 @@ class ImageGeneration:
         self._pending: set[str] = set()
         self._results: collections.OrderedDict[str, str] = collections.OrderedDict()
         self._results_cache_entries = results_cache_entries
+        self._rate_limit = rate_limit
 
     @property
     def accepting(self) -> bool:
@@ -96,6 +105,8 @@ class ImageGeneration:
 
     def start(self, request: CartRequest, metadata: tuple[tuple[str, str], ...] = ()) -> jobs.Generation:
         """Validates the request, reads the cart and products, and queues the generation."""
+        if self._rate_limit is not None:  # first, before any peer is asked (raises RateLimited)
+            self._rate_limit.check(request.user_id)
         style = resolve_style(request.style_preference)
         items = _validate_items(request)
         background_name = self._background_name(request.background_image_url)

@@ -1,4 +1,4 @@
-"""JSON logs in the shop's style with request and generation ids, and Prometheus metrics."""
+"""JSON logs in the shop's style with request, generation and trace ids; OpenTelemetry tracing; metrics."""
 
 from __future__ import annotations
 
@@ -7,17 +7,21 @@ import contextvars
 import logging
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
+import grpc
 import prometheus_client
+from opentelemetry import trace
 from pythonjsonlogger.json import JsonFormatter
 
+T = TypeVar("T")
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
 generation_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("generation_id", default="")
 
 
 class _ContextFilter(logging.Filter):
-    """Adds the current request id and generation id to every record that has them."""
+    """Adds the current request id, generation id and trace id to every record that has them."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         request_id = request_id_var.get()
@@ -26,6 +30,11 @@ class _ContextFilter(logging.Filter):
             record.request_id = request_id
         if generation_id and not hasattr(record, "generation_id"):
             record.generation_id = generation_id
+        span = trace.get_current_span().get_span_context()
+        if span.is_valid and not hasattr(record, "trace_id"):
+            # The ids the trace backend shows, so a log line leads to its trace and back.
+            record.trace_id = trace.format_trace_id(span.trace_id)
+            record.span_id = trace.format_span_id(span.span_id)
         return True
 
 
@@ -68,6 +77,66 @@ def bound(request_id: str | None = None, generation_id: str | None = None) -> It
             var.reset(token)
 
 
+class Tracing:
+    """OpenTelemetry in the shop's convention: off unless ENABLE_TRACING=1, then OTLP/gRPC to the collector.
+
+    The gRPC server and the clients to the shop's services are instrumented with the OpenTelemetry gRPC
+    interceptors, so W3C trace context flows in from the caller and out to cart and catalog.
+    """
+
+    def __init__(self, provider: object | None = None) -> None:
+        self._provider = provider
+
+    @classmethod
+    def start(cls, enabled: bool, collector_addr: str, service_name: str) -> Tracing:
+        """Sets up the global tracer provider exporting to collector_addr, or stays off."""
+        if not enabled:
+            return cls()
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+        from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+        provider = TracerProvider(resource=Resource.create({SERVICE_NAME: service_name}))
+        # Batched in the background: an unreachable collector never slows a request.
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=collector_addr, insecure=True)))
+        trace.set_tracer_provider(provider)
+        logging.getLogger(__name__).info(
+            "tracing enabled", extra={"collector": collector_addr, "service_name": service_name}
+        )
+        return cls(provider)
+
+    @property
+    def enabled(self) -> bool:
+        """True when spans are exported."""
+        return self._provider is not None
+
+    def server_interceptors(self) -> list:
+        """Interceptors for grpc.server: one server span per call, continuing the caller's trace."""
+        if not self.enabled:
+            return []
+        from opentelemetry.instrumentation.grpc import server_interceptor
+
+        return [server_interceptor(tracer_provider=self._provider)]
+
+    def traced_channel(self, channel: grpc.Channel) -> grpc.Channel:
+        """The channel with a client span per call and the trace context sent along (as is when off)."""
+        if not self.enabled:
+            return channel
+        from opentelemetry.instrumentation.grpc import client_interceptor, intercept_channel
+
+        return intercept_channel(channel, client_interceptor(tracer_provider=self._provider))
+
+    def wrap(self, adapter: T, wrapper: Callable[[T], T]) -> T:
+        """wrapper(adapter), which records the adapter's calls as spans, when tracing is on; else adapter."""
+        return wrapper(adapter) if self.enabled else adapter
+
+    def shutdown(self) -> None:
+        """Exports the spans still buffered (bounded by the SDK's export timeout)."""
+        if self._provider is not None:
+            self._provider.shutdown()
+
+
 class Metrics:
     """The service's Prometheus metrics, on a registry of their own."""
 
@@ -101,7 +170,35 @@ class Metrics:
             ["model", "kind"], registry=self.registry,
         )
 
-    # The Gemini generator reports through these two methods (its GeminiMetrics protocol).
+        self.images_served = prometheus_client.Counter(
+            "imagegen_images_served", "Images delivered, by the model that drew them (collage for the offline one).",
+            ["model"], registry=self.registry,
+        )
+        self.fallbacks = prometheus_client.Counter(
+            "imagegen_fallbacks", "Generations drawn by the offline collage instead of the model, by reason.",
+            ["reason"], registry=self.registry,
+        )
+        self.rate_limited = prometheus_client.Counter(
+            "imagegen_rate_limited", "GenerateCartImage calls refused by the per-shopper rate limit.",
+            registry=self.registry,
+        )
+        self.gemini_spend = prometheus_client.Counter(
+            "imagegen_gemini_spend_usd", "Dollars this replica spent on the image model, by model.", ["model"],
+            registry=self.registry,
+        )
+        self.spend_today = prometheus_client.Gauge(
+            "imagegen_gemini_spend_today_usd", "Dollars spent on the image model today (UTC), all replicas when shared.",
+            registry=self.registry,
+        )
+        self.budget = prometheus_client.Gauge(
+            "imagegen_gemini_daily_budget_usd", "GEMINI_DAILY_BUDGET_USD (0: no cap).", registry=self.registry
+        )
+        self.budget_reached = prometheus_client.Gauge(
+            "imagegen_gemini_budget_reached", "1 while today's spend has reached the daily budget.",
+            registry=self.registry,
+        )
+
+    # The Gemini generator reports through these methods (its GeminiMetrics protocol).
     def call(self, model: str, outcome: str) -> None:
         """Counts one Gemini call."""
         self.gemini_calls.labels(model=model, outcome=outcome).inc()
@@ -111,6 +208,25 @@ class Metrics:
         for kind, count in (("prompt", prompt), ("candidates", candidates), ("total", total)):
             if count:
                 self.gemini_tokens.labels(model=model, kind=kind).inc(count)
+
+    def served(self, model: str) -> None:
+        """Counts one image delivered by `model`."""
+        self.images_served.labels(model=model).inc()
+
+    def fallback(self, reason: str) -> None:
+        """Counts one generation drawn by the collage instead of the model."""
+        self.fallbacks.labels(reason=reason).inc()
+
+    # The daily budget reports through these two (limits.BudgetMetrics).
+    def spent(self, model: str, usd: float) -> None:
+        """Adds one call's cost."""
+        self.gemini_spend.labels(model=model).inc(usd)
+
+    def budget_state(self, today_usd: float, cap_usd: float, reached: bool) -> None:
+        """Today's spend against the cap."""
+        self.spend_today.set(today_usd)
+        self.budget.set(cap_usd)
+        self.budget_reached.set(1 if reached else 0)
 
     def exposition(self) -> tuple[bytes, str]:
         """The metrics in Prometheus text format, with its content type."""

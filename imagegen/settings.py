@@ -8,12 +8,15 @@ import urllib.parse
 from collections.abc import Callable, Mapping
 from typing import Any
 
-# The Gemini model chain tried in order; a model that answers 404 is skipped for the life of the
-# process. gemini-2.5-flash-image (the brief's model) was shut down on 2026-10-02.
-DEFAULT_GEMINI_MODELS = ("gemini-3.1-flash-image", "gemini-nano-banana-2.1", "gemini-3.1-flash-lite-image")
+# The Gemini model chain tried in order (checked 2026-11-30 against Google's Gemini API changelog):
+# gemini-nano-banana-2.1 is GA since 2026-10-06; gemini-3.1-flash-lite-image (GA 2026-06-30, 1K only) is
+# the cheaper fallback. gemini-3.1-flash-image was deprecated on 2026-10-06 and is left out.
+DEFAULT_GEMINI_MODELS = ("gemini-nano-banana-2.1", "gemini-3.1-flash-lite-image")
 
 GENERATORS = ("auto", "gemini", "collage")
 URL_MODES = ("public", "signed")
+BUDGET_ACTIONS = ("collage", "fail")
+FALLBACKS = ("collage", "none")
 ASPECT_RATIOS = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9")
 
 
@@ -66,6 +69,15 @@ class Settings:
     location: str = "global"
     # Shared state for replicas (empty: in-process state, one replica).
     redis_addr: str = ""
+    # Operations (issue 10): tracing in the shop's convention, and the cost guard.
+    enable_tracing: bool = False
+    collector_service_addr: str = ""
+    otel_service_name: str = "imagegenerationservice"
+    rate_limit_per_user: int = 60
+    rate_limit_window_seconds: int = 600
+    gemini_daily_budget_usd: float = 20.0
+    budget_exceeded_action: str = "collage"
+    gemini_fallback: str = "none"
     # Logging.
     log_level: str = "INFO"
 
@@ -132,6 +144,16 @@ class Settings:
             use_vertexai=reader.boolean("GOOGLE_GENAI_USE_VERTEXAI", False),
             location=reader.text("LOCATION", cls.location) or cls.location,
             redis_addr=reader.address("REDIS_ADDR", ""),
+            enable_tracing=reader.boolean("ENABLE_TRACING", False),
+            collector_service_addr=reader.address("COLLECTOR_SERVICE_ADDR", ""),
+            otel_service_name=reader.text("OTEL_SERVICE_NAME", cls.otel_service_name),
+            rate_limit_per_user=reader.integer("RATE_LIMIT_PER_USER", cls.rate_limit_per_user, 0, 1_000_000),
+            rate_limit_window_seconds=reader.integer(
+                "RATE_LIMIT_WINDOW_SECONDS", cls.rate_limit_window_seconds, 1, 7 * 86400
+            ),
+            gemini_daily_budget_usd=reader.number("GEMINI_DAILY_BUDGET_USD", cls.gemini_daily_budget_usd, 0, 1e9),
+            budget_exceeded_action=reader.choice("BUDGET_EXCEEDED_ACTION", cls.budget_exceeded_action, BUDGET_ACTIONS),
+            gemini_fallback=reader.choice("GEMINI_FALLBACK", cls.gemini_fallback, FALLBACKS),
             log_level=reader.choice("LOG_LEVEL", cls.log_level, ("DEBUG", "INFO", "WARNING", "ERROR"), upper=True),
         )
         settings = cls(**values)
@@ -252,5 +274,7 @@ class _Reader:
             )
         if settings.use_vertexai and settings.generator == "gemini" and not settings.project_id:
             self.problems.append("GOOGLE_GENAI_USE_VERTEXAI=true needs PROJECT_ID")
+        if settings.enable_tracing and not settings.collector_service_addr:
+            self.problems.append("ENABLE_TRACING=1 needs COLLECTOR_SERVICE_ADDR (e.g. opentelemetrycollector:4317)")
         if settings.gemini_total_timeout_seconds < settings.gemini_timeout_seconds:
             self.problems.append("GEMINI_TOTAL_TIMEOUT_SECONDS must not be less than GEMINI_TIMEOUT_SECONDS")

@@ -8,6 +8,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 
 import grpc
 
@@ -24,14 +25,21 @@ MAX_PICTURE_BYTES = 8 * 1024 * 1024
 class Shop:
     """Reads carts and products from the shop's services, each call under a deadline."""
 
-    def __init__(self, cart_addr: str, catalog_addr: str, timeout_seconds: float) -> None:
+    def __init__(
+        self,
+        cart_addr: str,
+        catalog_addr: str,
+        timeout_seconds: float,
+        wrap_channel: Callable[[grpc.Channel], grpc.Channel] = lambda channel: channel,
+    ) -> None:
         self._cart_addr = cart_addr
         self._catalog_addr = catalog_addr
         self._timeout = timeout_seconds
         self._cart_channel = grpc.insecure_channel(cart_addr)
         self._catalog_channel = grpc.insecure_channel(catalog_addr)
-        self._cart = pb_grpc.CartServiceStub(self._cart_channel)
-        self._catalog = pb_grpc.ProductCatalogServiceStub(self._catalog_channel)
+        # wrap_channel: tracing's client interceptor (trace context out, one client span per call).
+        self._cart = pb_grpc.CartServiceStub(wrap_channel(self._cart_channel))
+        self._catalog = pb_grpc.ProductCatalogServiceStub(wrap_channel(self._catalog_channel))
 
     def get_cart(self, user_id: str, metadata: tuple[tuple[str, str], ...] = ()) -> list[tuple[str, int]]:
         """The (product_id, quantity) lines of a user's cart."""

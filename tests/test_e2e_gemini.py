@@ -162,7 +162,10 @@ def test_the_key_never_reaches_logs_metrics_or_statuses(gemini_service, fake_gem
     # An error that echoes the key, as a misbehaving proxy might: the service must scrub it everywhere.
     fake_gemini.script(error(400, f"API key {API_KEY} is not valid for this request."))
     failed = start(gemini_service, (HAIRDRYER, 22), style="modern")
-    assert gemini_service.wait_finished(failed)[0].status == "failed"
+    final = gemini_service.wait_finished(failed)[0]
+    assert final.status == "failed"
+    # Google's own 4xx text stays in the log: the shopper reads a plain sentence.
+    assert final.error_message == "The image service could not make this picture. Please try again later."
     assert fake_gemini.requests[-1].headers["x-goog-api-key"] == API_KEY  # the key was in play
 
     assert API_KEY not in gemini_service.logs()
@@ -187,9 +190,11 @@ def test_token_usage_is_counted_in_metrics(make_service, fake_gemini):
     assert samples[gone] == 1  # met once, then remembered
 
 
-def test_every_model_gone_fails_naming_models_and_setting(make_service, fake_gemini):
+def test_every_model_gone_fails_plainly_and_the_log_names_models_and_setting(make_service, fake_gemini):
     service = make_service({"IMAGE_GENERATOR": "gemini", "GEMINI_API_KEY": API_KEY,
                             "GEMINI_MODEL": "gemini-gone-model", "GOOGLE_GEMINI_BASE_URL": fake_gemini.base_url})
     final = generate(service, (SUNGLASSES, 2))
     assert final.status == "failed"
-    assert "gemini-gone-model" in final.error_message and "GEMINI_MODEL" in final.error_message
+    assert final.error_message == "The image service is unavailable right now. Please try again later."
+    (record,) = [r for r in service.log_records() if "no model of the chain" in r["message"]]
+    assert record["models"] == ["gemini-gone-model"] and "GEMINI_MODEL" in record["message"]

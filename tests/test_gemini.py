@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import logging
 import threading
@@ -11,10 +12,17 @@ import pytest
 from PIL import Image
 
 from imagegen.domain import CartLine, GenerationInput, Picture, Product
-from imagegen.errors import GenerationFailed
-from imagegen.generators.gemini import GeminiMetrics, GeminiSetupError, RetryPolicy, build_gemini_generator
+from imagegen.errors import GenerationFailed, ModelUnavailable
+from imagegen.generators.gemini import (
+    GeminiMetrics,
+    GeminiSetupError,
+    RetryPolicy,
+    SpendMeter,
+    build_gemini_generator,
+)
 from imagegen.settings import Settings
 from imagegen.styles import resolve_style
+from tests.service import free_port, wait_for
 from tests.fakes.fake_gemini import FakeGemini, blocked, dropped, error, finish, garbage, image, sample_png, slow
 
 KEY = "AIzaFAKE-test-key-0123456789"
@@ -315,18 +323,101 @@ def test_gone_model_is_warned_once_under_concurrent_generations(fake, caplog):
     assert len(gone_warnings) == 1
 
 
-def test_exhausted_chain_names_the_models_and_the_setting(fake):
+def test_exhausted_chain_tells_the_shopper_plainly_and_the_log_names_the_models_and_the_setting(fake, caplog):
     fake.model_gone("gemini-a", "gemini-b")
     generator = _generator(gemini_models=("gemini-a", "gemini-b"))
 
-    with pytest.raises(GenerationFailed) as failure:
+    with caplog.at_level(logging.ERROR), pytest.raises(ModelUnavailable) as failure:
         generator.generate(_request(), _no_progress)
 
-    message = str(failure.value)
-    assert "gemini-a" in message and "gemini-b" in message and "GEMINI_MODEL" in message
-    with pytest.raises(GenerationFailed, match="GEMINI_MODEL"):
+    assert str(failure.value) == "The image service is unavailable right now. Please try again later."
+    (record,) = [r for r in caplog.records if "chain" in r.getMessage()]
+    assert "GEMINI_MODEL" in record.getMessage() and record.models == ["gemini-a", "gemini-b"]
+    with pytest.raises(ModelUnavailable):
         generator.generate(_request(), _no_progress)
     assert len(fake.requests) == 2  # the second generation did not call the gone models again
+
+
+def test_a_400_saying_an_option_is_not_supported_moves_to_the_next_model(fake):
+    metrics = RecordingMetrics()
+    fake.script(error(400, "Image size 2K is not supported by this model."))
+    generator = _generator(metrics, gemini_models=("gemini-a", "gemini-b"))
+
+    generator.generate(_request(), _no_progress)
+
+    assert [r.model for r in fake.requests] == ["gemini-a", "gemini-b"]
+    assert metrics.calls == [("gemini-a", "unsupported"), ("gemini-b", "image")]
+    generator.generate(_request(), _no_progress)  # not marked gone: the next generation asks it again
+    assert fake.requests[-1].model == "gemini-a"
+
+
+def test_each_model_is_asked_for_a_size_it_makes(fake):
+    fake.limit_sizes("gemini-3.1-flash-lite-image", "1K")
+    generator = _generator(gemini_models=("gemini-nano-banana-2.1", "gemini-3.1-flash-lite-image"), image_size=2048)
+    fake.model_gone("gemini-nano-banana-2.1")
+
+    generator.generate(dataclasses.replace(_request(), size=2048), _no_progress)
+
+    sizes = [(r.model, r.generation_config["imageConfig"].get("imageSize")) for r in fake.requests]
+    assert sizes == [("gemini-nano-banana-2.1", "2K"), ("gemini-3.1-flash-lite-image", "1K")]
+
+
+def test_each_model_gets_no_more_input_images_than_it_takes(fake):
+    fake.model_gone("gemini-nano-banana-2.1")
+    generator = _generator(gemini_models=("gemini-nano-banana-2.1", "gemini-3.1-flash-lite-image"),
+                           gemini_max_input_images=14)
+    lines = [_line(f"Product {n}", color=(20 * n, 90, 160)) for n in range(1, 9)]
+
+    generator.generate(_request(*lines), _no_progress)
+
+    nano, lite = fake.requests
+    assert len(nano.inline_images()) == 8  # one a product: it takes 14
+    assert 1 <= len(lite.inline_images()) <= 6  # the lite model's limit: reference sheets instead
+    assert any("Reference sheet" in text for text in lite.texts())
+
+
+def test_an_unknown_model_is_not_sent_a_size_option(fake):
+    _generator(gemini_models=("gemini-custom",)).generate(dataclasses.replace(_request(), size=4096), _no_progress)
+
+    assert "imageSize" not in fake.requests[0].generation_config["imageConfig"]
+
+
+def test_spend_is_computed_from_usage_metadata_and_the_model_price(fake):
+    spent = []
+
+    class Meter(SpendMeter):
+        def record(self, model, usd):
+            spent.append((model, usd))
+
+    fake.script(image(usage=(2000, 1120, 3120)))
+    generator = build_gemini_generator(
+        _settings(gemini_models=("gemini-nano-banana-2.1",)), spend=Meter(), retry=FAST_RETRY
+    )
+    _built.append(generator)
+    generator.generate(_request(), _no_progress)
+
+    ((model, usd),) = spent
+    assert model == "gemini-nano-banana-2.1"
+    assert usd == pytest.approx((2000 * 0.50 + 1120 * 60.0) / 1_000_000)
+
+
+def test_the_models_the_key_cannot_use_are_logged_once_at_start(fake, caplog):
+    fake.offer_models("gemini-nano-banana-2.1", "gemini-2.0-flash")
+    with caplog.at_level(logging.INFO):
+        _generator(gemini_models=("gemini-nano-banana-2.1", "gemini-3.1-flash-lite-image"))
+        (record,) = wait_for(lambda: [r for r in caplog.records if "not offered" in r.getMessage()], 10)
+
+    assert record.missing == ["gemini-3.1-flash-lite-image"]
+    assert len(fake.list_requests) == 1
+
+
+def test_a_failed_model_listing_is_logged_and_does_not_stop_the_generator(monkeypatch, caplog):
+    monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", f"http://127.0.0.1:{free_port()}")  # nothing listens there
+    with caplog.at_level(logging.INFO):
+        generator = _generator()
+        wait_for(lambda: any("could not be listed" in r.getMessage() for r in caplog.records), 20)
+
+    assert generator.models == ("gemini-3.1-flash-image",)
 
 
 # --- faults ---------------------------------------------------------------------------------------
@@ -381,14 +472,15 @@ def test_slow_answers_time_out(fake):
     assert metrics.calls and all(outcome == "timeout" for _, outcome in metrics.calls)
 
 
-def test_other_client_errors_fail_at_once_with_the_api_message(fake):
+def test_other_client_errors_fail_at_once_with_a_plain_message_and_the_detail_in_the_log(fake, caplog):
     metrics = RecordingMetrics()
-    fake.script(error(400, "Unsupported MIME type: image/tiff"))
+    fake.script(error(400, "Request contains an invalid argument: contents.parts[3].inline_data"))
 
-    with pytest.raises(GenerationFailed) as failure:
+    with caplog.at_level(logging.ERROR), pytest.raises(GenerationFailed) as failure:
         _generator(metrics).generate(_request(), _no_progress)
 
-    assert "Unsupported MIME type: image/tiff" in str(failure.value)
+    assert str(failure.value) == "The image service could not make this picture. Please try again later."
+    assert any("invalid argument" in getattr(r, "detail", "") for r in caplog.records)
     assert len(fake.requests) == 1
     assert metrics.calls == [("gemini-3.1-flash-image", "client_error")]
 
@@ -408,7 +500,7 @@ def test_key_never_appears_in_messages_logs_or_reprs(fake, caplog):
             )
 
     assert fake.requests[0].headers["x-goog-api-key"] == KEY  # it was sent, where it belongs
-    assert KEY not in str(failure.value) and "[redacted]" in str(failure.value)
+    assert KEY not in str(failure.value) and "API key" not in str(failure.value)
     assert KEY not in str(second.value)
     assert KEY not in caplog.text
     assert all(KEY not in str(record.__dict__) for record in caplog.records)

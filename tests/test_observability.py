@@ -36,3 +36,20 @@ def test_metrics_exposition_has_the_documented_families():
     assert 'imagegen_gemini_tokens_total{kind="candidates",model="gemini-x"} 1290.0' in text
     assert 'imagegen_gemini_calls_total{model="gemini-x",outcome="ok"} 1.0' in text
     assert "imagegen_generation_duration_seconds_bucket" in text
+
+
+def test_log_lines_inside_a_span_carry_its_trace_and_span_ids():
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+
+    stream = io.StringIO()
+    configure_logging("INFO", stream=stream)
+    log = logging.getLogger("imagegen.test")
+    with TracerProvider().get_tracer("test").start_as_current_span("work") as span:
+        log.info("inside")
+    log.info("outside")
+    inside, outside = (json.loads(line) for line in stream.getvalue().splitlines())
+    context = span.get_span_context()
+    assert inside["trace_id"] == trace.format_trace_id(context.trace_id)
+    assert inside["span_id"] == trace.format_span_id(context.span_id)
+    assert "trace_id" not in outside

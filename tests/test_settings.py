@@ -62,3 +62,21 @@ def test_bad_api_key_value_never_echoed():
     with pytest.raises(SettingsError) as caught:
         Settings.from_env({"GEMINI_API_KEY": "AIza-super-secret", "PORT": "x"})
     assert "AIza-super-secret" not in str(caught.value)
+
+
+def test_tracing_is_off_by_default_and_needs_a_collector_when_on():
+    settings = Settings.from_env({})
+    assert not settings.enable_tracing and settings.otel_service_name == "imagegenerationservice"
+    with pytest.raises(SettingsError, match="COLLECTOR_SERVICE_ADDR"):
+        Settings.from_env({"ENABLE_TRACING": "1"})
+    on = Settings.from_env({"ENABLE_TRACING": "1", "COLLECTOR_SERVICE_ADDR": "opentelemetrycollector:4317"})
+    assert on.enable_tracing and on.collector_service_addr == "opentelemetrycollector:4317"
+
+
+def test_cost_guard_defaults_are_ones_a_shopper_never_meets():
+    settings = Settings.from_env({})
+    assert settings.rate_limit_per_user == 60 and settings.rate_limit_window_seconds == 600
+    assert settings.gemini_daily_budget_usd == 20.0
+    assert settings.budget_exceeded_action == "collage" and settings.gemini_fallback == "none"
+    with pytest.raises(SettingsError, match="BUDGET_EXCEEDED_ACTION"):
+        Settings.from_env({"BUDGET_EXCEEDED_ACTION": "panic"})

@@ -18,11 +18,13 @@ from google import genai
 from google.auth import exceptions as auth_exceptions
 from google.genai import errors as genai_errors
 from google.genai import types
+from opentelemetry import trace
 
 from imagegen import prompt as prompts
 from imagegen import refsheet
 from imagegen.domain import CartLine, GenerationInput, Picture, Progress
-from imagegen.errors import GenerationFailed
+from imagegen.errors import GenerationFailed, ModelUnavailable
+from imagegen.image_models import ImageModel, image_model
 from imagegen.secrets import read_secret
 from imagegen.settings import Settings
 
@@ -39,6 +41,10 @@ RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 ACCEPTED_INPUT_TYPES = frozenset({"image/png", "image/jpeg", "image/webp", "image/heic", "image/heif"})
 STORABLE_OUTPUT_TYPES = frozenset({"image/png", "image/jpeg", "image/webp"})
 MIN_ATTEMPT_SECONDS = 0.05  # below this an attempt cannot succeed; stop instead
+LIST_MODELS_TIMEOUT_SECONDS = 10.0
+# A 400 whose message says this is about an option the model lacks (e.g. "2K and 4K not supported"):
+# another model of the chain may have it.
+_UNSUPPORTED = re.compile(r"not supported|unsupported|does not support", re.IGNORECASE)
 
 _TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (httpx2.TransportError,)
 try:  # GOOGLE_GENAI_HTTP_CLIENT=httpx makes the SDK use plain httpx instead of httpx2.
@@ -85,6 +91,7 @@ _BUSY = "The image service is busy right now. Please try again in a few minutes.
 _UNAVAILABLE = "The image service is unavailable right now. Please try again later."
 _TOO_SLOW = "The image service took too long to answer. Please try again."
 _UNEXPECTED = "The picture could not be made because of an unexpected error. Please try again."
+_REJECTED = "The image service could not make this picture. Please try again later."
 
 
 class GeminiSetupError(RuntimeError):
@@ -100,6 +107,16 @@ class GeminiMetrics:
     def call(self, model: str, outcome: str) -> None:
         """One HTTP call and how it ended: see CALL_OUTCOMES."""
 
+    def served(self, model: str) -> None:
+        """One image delivered, and the model that drew it."""
+
+
+class SpendMeter:
+    """Where each call's cost goes (limits.DailyBudget); this no-op is the default."""
+
+    def record(self, model: str, usd: float) -> None:
+        """Adds one call's cost in dollars."""
+
 
 # Outcomes passed to GeminiMetrics.call, one per HTTP attempt.
 CALL_OUTCOMES = (
@@ -108,6 +125,7 @@ CALL_OUTCOMES = (
     "model_gone",  # 404: the model is skipped from now on
     "rate_limited",  # 429
     "server_error",  # 408 or 5xx
+    "unsupported",  # 400 saying the model does not support an option: the next model is tried
     "client_error",  # other 4xx: not retried
     "timeout",  # per-call timeout
     "transport_error",  # connection refused, reset, dropped
@@ -132,6 +150,10 @@ class RetryPolicy:
 
 class _ModelGone(Exception):
     """The model answered 404: it no longer exists for this API."""
+
+
+class _ModelCannot(Exception):
+    """The model answered 400 that it does not support something asked: try the next model."""
 
 
 class _Retryable(Exception):
@@ -174,6 +196,7 @@ class GeminiGenerator:
         max_input_images: int = 6,
         mode: str = "gemini-api",
         metrics: GeminiMetrics | None = None,
+        spend: SpendMeter | None = None,
         retry: RetryPolicy | None = None,
         secret: str = "",
         sleep: Callable[[float], None] = time.sleep,
@@ -190,6 +213,7 @@ class GeminiGenerator:
         self._max_input_images = max(1, max_input_images)
         self.mode = mode
         self._metrics = metrics or GeminiMetrics()
+        self._spend = spend or SpendMeter()
         self._retry = retry or RetryPolicy()
         self._secret = secret  # only to scrub it from any text we log or raise
         self._sleep = sleep
@@ -226,26 +250,36 @@ class GeminiGenerator:
 
     def _generate(self, request: GenerationInput, progress: Progress) -> Picture:
         progress(0.05)
-        attachments = self._attachments(request)
-        text = prompts.build_prompt(attachments.request, reference_sheet=attachments.reference_sheet)
-        contents = [types.Part.from_text(text=text), *attachments.parts]
+        contents: dict[int, list[types.Part]] = {}  # by input image slots: models differ in how many they take
+
+        def contents_for(model: ImageModel) -> list[types.Part]:
+            slots = min(self._max_input_images, model.max_input_images)
+            if slots not in contents:
+                attachments = self._attachments(request, slots)
+                text = prompts.build_prompt(attachments.request, reference_sheet=attachments.reference_sheet)
+                contents[slots] = [types.Part.from_text(text=text), *attachments.parts]
+            return contents[slots]
+
+        contents_for(image_model(self.models[0]))  # before any call: an unreadable picture costs nothing
         progress(0.1)
-        response, model = self._call_chain(contents, request.size)
+        response, model = self._call_chain(contents_for, request.size)
         progress(0.9)
         picture = self._picture(response, model)
+        self._metrics.served(model)
+        trace.get_current_span().set_attribute("imagegen.model", model)
         progress(1.0)
         return picture
 
     # --- the request ---------------------------------------------------------------------------
 
-    def _attachments(self, request: GenerationInput) -> _Attachments:
+    def _attachments(self, request: GenerationInput, max_input_images: int) -> _Attachments:
         """Product pictures as inline parts, combined into reference sheets when there are too many."""
         lines = [self._usable(number, line) for number, line in enumerate(request.lines, 1)]
         background = self._usable_background(request.background)
         request = dataclasses.replace(request, lines=tuple(lines), background=background)
         pictured = [(number, line, line.picture) for number, line in enumerate(lines, 1) if line.picture is not None]
         # The background takes one of the inline image slots, but products always keep at least one.
-        slots = max(1, self._max_input_images - (1 if background is not None else 0))
+        slots = max(1, max_input_images - (1 if background is not None else 0))
         parts: list[types.Part] = []
         reference_sheet = len(pictured) > slots
         if reference_sheet:
@@ -290,13 +324,9 @@ class GeminiGenerator:
             raise GenerationFailed("The background picture could not be read. Please upload another one.")
         return converted
 
-    def _config(self, size: int, timeout: float) -> types.GenerateContentConfig:
-        image_config = types.ImageConfig(aspect_ratio=self._aspect_ratio)
-        # 1K is every image model's default; ask for more only when configured (it costs more tokens).
-        if size > 2048:
-            image_config.image_size = "4K"
-        elif size > 1024:
-            image_config.image_size = "2K"
+    def _config(self, model: ImageModel, size: int, timeout: float) -> types.GenerateContentConfig:
+        # The output size this model makes closest to IMAGE_SIZE (the lite model makes 1K only).
+        image_config = types.ImageConfig(aspect_ratio=self._aspect_ratio, image_size=model.output_size(size))
         return types.GenerateContentConfig(
             response_modalities=["TEXT", "IMAGE"],
             image_config=image_config,
@@ -308,21 +338,29 @@ class GeminiGenerator:
 
     # --- calling ---------------------------------------------------------------------------------
 
-    def _call_chain(self, contents: list[types.Part], size: int) -> tuple[types.GenerateContentResponse, str]:
+    def _call_chain(
+        self, contents_for: Callable[[ImageModel], list[types.Part]], size: int
+    ) -> tuple[types.GenerateContentResponse, str]:
         """Tries the models in order, skipping gone ones; the whole chain shares one time budget."""
         deadline = self._clock() + self._total_timeout
         for model in self.models:
             if model in self.gone_models:
                 continue
+            capabilities = image_model(model)
             try:
-                return self._call_with_retries(model, contents, size, deadline), model
+                return self._call_with_retries(capabilities, contents_for(capabilities), size, deadline), model
             except _ModelGone:
                 self._mark_gone(model)
-        tried = ", ".join(self.models)
-        raise GenerationFailed(
-            f"No configured image model is available (tried {tried}); "
-            "the operator must set GEMINI_MODEL to a current Gemini image model."
+            except _ModelCannot as failure:
+                logger.warning(
+                    "gemini model does not support the request; trying the next model",
+                    extra={"model": model, "detail": str(failure)},
+                )
+        logger.error(
+            "no model of the chain could take the request (update GEMINI_MODEL)",
+            extra={"models": list(self.models), "gone": sorted(self.gone_models)},
         )
+        raise ModelUnavailable(_UNAVAILABLE)
 
     def _mark_gone(self, model: str) -> None:
         with self._gone_lock:
@@ -335,13 +373,13 @@ class GeminiGenerator:
             )
 
     def _call_with_retries(
-        self, model: str, contents: list[types.Part], size: int, deadline: float
+        self, model: ImageModel, contents: list[types.Part], size: int, deadline: float
     ) -> types.GenerateContentResponse:
         retry = 0
         while True:
             remaining = deadline - self._clock()
             if remaining < MIN_ATTEMPT_SECONDS:
-                raise GenerationFailed(_TOO_SLOW)
+                raise ModelUnavailable(_TOO_SLOW)
             try:
                 return self._attempt(model, contents, size, min(self._timeout, remaining))
             except _Retryable as failure:
@@ -352,33 +390,39 @@ class GeminiGenerator:
                 gives_up = delay + MIN_ATTEMPT_SECONDS >= deadline - self._clock()
                 logger.warning(
                     "gemini call failed; giving up" if gives_up else "gemini call failed; retrying",
-                    extra={"model": model, "attempt": retry, "kind": failure.kind, "detail": str(failure)},
+                    extra={"model": model.id, "attempt": retry, "kind": failure.kind, "detail": str(failure)},
                 )
                 if gives_up:
-                    raise GenerationFailed(_exhausted_message(failure.kind)) from None
+                    raise ModelUnavailable(_exhausted_message(failure.kind)) from None
                 self._sleep(delay)
 
     def _attempt(
-        self, model: str, contents: list[types.Part], size: int, timeout: float
+        self, capabilities: ImageModel, contents: list[types.Part], size: int, timeout: float
     ) -> types.GenerateContentResponse:
-        """One HTTP call; sorts its failure into gone, retryable or final."""
+        """One HTTP call; sorts its failure into gone, unsupported, retryable or final."""
+        model = capabilities.id
         try:
             response = self._client.models.generate_content(
-                model=model, contents=contents, config=self._config(size, timeout)
+                model=model, contents=contents, config=self._config(capabilities, size, timeout)
             )
         except genai_errors.APIError as exc:
-            detail = self._scrub(f"{exc.code} {exc.status}: {exc.message}")
+            detail = self._scrub(_shorten(f"{exc.code} {exc.status}: {exc.message}", 500))
             if exc.code == 404:
                 self._metrics.call(model, "model_gone")
                 raise _ModelGone(model) from None
+            if exc.code == 400 and _UNSUPPORTED.search(str(exc.message or "")):
+                self._metrics.call(model, "unsupported")
+                raise _ModelCannot(detail) from None
             if exc.code in RETRYABLE_STATUS:
                 kind = "rate_limited" if exc.code == 429 else "server_error"
                 self._metrics.call(model, kind)
                 raise _Retryable(kind, detail, _retry_delay(exc.details)) from None
             self._metrics.call(model, "client_error")
+            # Google's own text (it may name the key's project or echo request fields) goes to the log only.
             logger.error("gemini rejected the request", extra={"model": model, "detail": detail})
-            message = self._scrub(str(exc.message or exc.status or exc.code))
-            raise GenerationFailed(f"The image service rejected the request: {_shorten(message, 300)}") from None
+            if exc.code in (401, 403):  # a key or permission problem: the model is unusable until fixed
+                raise ModelUnavailable(_UNAVAILABLE) from None
+            raise GenerationFailed(_REJECTED) from None
         except _TRANSPORT_ERRORS as exc:
             timed_out = isinstance(exc, httpx2.TimeoutException) or type(exc).__name__.endswith("Timeout")
             kind = "timeout" if timed_out else "transport_error"
@@ -394,28 +438,70 @@ class GeminiGenerator:
                 "gemini credentials could not be used",
                 extra={"model": model, "detail": self._scrub(f"{type(exc).__name__}: {exc}")},
             )
-            raise GenerationFailed(_UNAVAILABLE) from None
-        self._record_usage(model, response)
+            raise ModelUnavailable(_UNAVAILABLE) from None
+        self._record_usage(capabilities, size, response)
         return response
 
     # --- the response ----------------------------------------------------------------------------
 
-    def _record_usage(self, model: str, response: types.GenerateContentResponse) -> None:
+    def _record_usage(self, model: ImageModel, size: int, response: types.GenerateContentResponse) -> None:
         usage = response.usage_metadata
         prompt = (usage.prompt_token_count or 0) if usage else 0
         candidates = (usage.candidates_token_count or 0) if usage else 0
+        thoughts = (usage.thoughts_token_count or 0) if usage else 0
         total = (usage.total_token_count or 0) if usage else 0
-        self._metrics.tokens(model, prompt, candidates, total)
+        self._metrics.tokens(model.id, prompt, candidates, total)
+        if prompt or candidates or thoughts:
+            usd = model.cost_usd(prompt, candidates + thoughts)  # thinking is billed as output
+        else:
+            # No usage reported: charge one image at the list price, so spend is never undercounted to zero.
+            usd = model.image_cost_usd(model.output_size(size)) if response.candidates else 0.0
+        self._spend.record(model.id, usd)
         logger.info(
             "gemini tokens",
             extra={
-                "model": model,
+                "model": model.id,
                 "model_version": response.model_version or "",
                 "prompt_tokens": prompt,
                 "candidates_tokens": candidates,
+                "thoughts_tokens": thoughts,
                 "total_tokens": total,
+                "usd": round(usd, 6),
             },
         )
+
+    # --- start-up check --------------------------------------------------------------------------
+
+    def check_models_in_background(self, timeout_seconds: float = LIST_MODELS_TIMEOUT_SECONDS) -> threading.Thread:
+        """Lists the models this key can use (one bounded call, off the start path); logs chain ids missing."""
+        thread = threading.Thread(
+            target=self._check_models, args=(timeout_seconds,), name="gemini-list-models", daemon=True
+        )
+        thread.start()
+        return thread
+
+    def _check_models(self, timeout_seconds: float) -> None:
+        try:
+            pager = self._client.models.list(
+                config=types.ListModelsConfig(
+                    page_size=1000, http_options=types.HttpOptions(timeout=max(1, int(timeout_seconds * 1000)))
+                )
+            )
+            offered = {(model.name or "").rsplit("/", 1)[-1] for model in pager.page}  # one page: one call
+        except Exception as exc:  # noqa: BLE001 - a check only: the service runs whatever happens here
+            logger.warning(
+                "gemini models could not be listed; the chain is not checked",
+                extra={"detail": self._scrub(_shorten(f"{type(exc).__name__}: {exc}", 300))},
+            )
+            return
+        missing = [model for model in self.models if model not in offered]
+        if missing:
+            logger.warning(
+                "gemini models of the chain are not offered to this key (update GEMINI_MODEL)",
+                extra={"missing": missing, "models": list(self.models), "offered": len(offered)},
+            )
+        else:
+            logger.info("gemini models of the chain are all offered", extra={"models": list(self.models)})
 
     def _picture(self, response: types.GenerateContentResponse, model: str) -> Picture:
         """The first inline image of the answer, or GenerationFailed saying why there is none."""
@@ -461,6 +547,7 @@ def build_gemini_generator(
     settings: Settings,
     *,
     metrics: GeminiMetrics | None = None,
+    spend: SpendMeter | None = None,
     secret_client: Any = None,
     credentials: Any = None,
     base_url: str | None = None,
@@ -527,9 +614,12 @@ def build_gemini_generator(
         max_input_images=settings.gemini_max_input_images,
         mode=mode,
         metrics=metrics,
+        spend=spend,
         retry=retry,
         secret=secret,
     )
+    if mode == "gemini-api":  # Vertex AI lists publisher models differently; its chain is not checked
+        generator.check_models_in_background()
     logger.info(
         "gemini generator ready",
         extra={

@@ -9,6 +9,8 @@ Point the real google-genai SDK at it with GOOGLE_GEMINI_BASE_URL / GOOGLE_VERTE
     with FakeGemini() as fake:                       # answers every call with a small PNG
         fake.script(error(429), error(503))          # the next two calls fail, then images again
         fake.model_gone("gemini-old")                # that model always answers 404 NOT_FOUND
+        fake.limit_sizes("gemini-lite", "1K")        # other imageSize values: 400 "... not supported"
+        fake.offer_models("gemini-a", "gemini-b")    # what GET /v1beta/models lists
         ...
         fake.requests[0].model, fake.requests[0].inline_images()
 """
@@ -25,6 +27,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+_LIST_PATH = re.compile(r"^/(?P<version>[^/]+)/models/?$")
 _PATH = re.compile(
     r"^/(?P<version>[^/]+)/(?:projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)/publishers/(?P<publisher>[^/]+)/)?"
     r"models/(?P<model>[^/:]+):(?P<action>[A-Za-z]+)$"
@@ -114,6 +117,11 @@ def error(code: int, message: str | None = None, *, status: str | None = None, r
     return Answer(code, body)
 
 
+def unsupported(option: str = "Image size 2K") -> Answer:
+    """A 400 saying the model lacks an option, as Google answers a model asked for a size it cannot make."""
+    return error(400, f"{option} is not supported by this model.")
+
+
 def slow(delay: float, then: Answer | None = None) -> Answer:
     """`then` (an image by default) after `delay` seconds; the server cuts the wait short when stopped."""
     answer = then or image()
@@ -190,7 +198,10 @@ class FakeGemini:
         self._default = default or image()
         self._script: list[Answer] = []
         self._gone: set[str] = set()
+        self._sizes: dict[str, set[str]] = {}
+        self._offered: list[str] = []
         self._requests: list[RecordedRequest] = []
+        self._list_requests: list[RecordedRequest] = []
         self._stopping = threading.Event()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
@@ -219,13 +230,29 @@ class FakeGemini:
         with self._lock:
             self._gone.update(models)
 
+    def limit_sizes(self, model: str, *sizes: str) -> None:
+        """The model answers 400 "... is not supported" when asked for an imageSize other than these."""
+        with self._lock:
+            self._sizes[model] = set(sizes)
+
+    def offer_models(self, *models: str) -> None:
+        """The model ids GET /{version}/models lists (as models/ID, with generateContent)."""
+        with self._lock:
+            self._offered = list(models)
+
     # --- what it saw ------------------------------------------------------------------------------
 
     @property
     def requests(self) -> list[RecordedRequest]:
-        """A copy of every request received so far, in arrival order."""
+        """A copy of every generateContent (and unrouted) request received so far, in arrival order."""
         with self._lock:
             return list(self._requests)
+
+    @property
+    def list_requests(self) -> list[RecordedRequest]:
+        """The model-listing calls received so far."""
+        with self._lock:
+            return list(self._list_requests)
 
     def wait_for_requests(self, count: int, timeout: float = 10.0) -> list[RecordedRequest]:
         """Polls until `count` requests arrived (for callers in another thread or process)."""
@@ -241,6 +268,7 @@ class FakeGemini:
         """Forgets recorded requests and the script."""
         with self._lock:
             self._requests.clear()
+            self._list_requests.clear()
             self._script.clear()
 
     # --- lifecycle ---------------------------------------------------------------------------------
@@ -262,6 +290,13 @@ class FakeGemini:
 
     def _next_answer(self, request: RecordedRequest) -> Answer:
         with self._lock:
+            if request.method == "GET" and _LIST_PATH.match(request.path.split("?", 1)[0]):
+                self._list_requests.append(request)
+                models = [
+                    {"name": f"models/{model}", "supportedActions": ["generateContent", "countTokens"]}
+                    for model in self._offered
+                ]
+                return Answer(200, {"models": models})
             self._requests.append(request)
             match = request._match
             if match is None or request.method != "POST":
@@ -275,6 +310,10 @@ class FakeGemini:
                     f"models/{match['model']} is not found for API version {version}, or is not supported for "
                     "generateContent. Call ListModels to see the list of available models and their supported methods.",
                 )
+            allowed = self._sizes.get(match["model"])
+            size = request.generation_config.get("imageConfig", {}).get("imageSize") or "1K"
+            if allowed is not None and size not in allowed:
+                return unsupported(f"Image size {size}")
             if self._script:
                 return self._script.pop(0)
             return self._default
