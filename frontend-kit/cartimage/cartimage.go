@@ -131,8 +131,5 @@ func Handler(cfg Config) http.Handler {
 	mux.HandleFunc("POST "+p+"/background", h.background)
 	mux.HandleFunc("GET "+p+"/status/{id}", h.status)
 	mux.HandleFunc("GET "+p+"/images/{kind}/{name}", h.image)
-	mux.HandleFunc(p+"/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "no such page")
-	})
 	return mux
 }

@@ -157,6 +157,11 @@ func (h *handlers) background(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusBadRequest, "The upload could not be read; choose the picture again.")
 			return
 		}
+		// base64 of the largest picture, plus room for a "data:image/...;base64," header.
+		if int64(len(req.ImageData)) > (h.cfg.MaxUploadBytes+2)/3*4+256 {
+			writeError(w, http.StatusRequestEntityTooLarge, tooLarge)
+			return
+		}
 		if req.ImageData == "" {
 			writeError(w, http.StatusBadRequest, "Choose a picture to upload.")
 			return

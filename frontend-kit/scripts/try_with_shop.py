@@ -1,0 +1,85 @@
+"""Proves the install guide on Online Boutique's real frontend (not part of the tests: it needs the shop).
+
+    frontend-kit/scripts/install-into-shop.sh /tmp/shop          # a fresh copy of microservices-demo
+    (cd /tmp/shop/src/frontend && ./genproto.sh && go build -o frontend .)
+    .venv/bin/python frontend-kit/scripts/try_with_shop.py /tmp/shop/src/frontend
+
+Starts the dev stack and the service (PUBLIC_BASE_URL=/cart/image, as the manifests set it), runs the
+shop's frontend binary with ENABLE_IMAGE_GENERATION=true, fills the session's cart, and drives the kit's
+routes through the frontend: generate, status until completed, the image through the frontend.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from devstack.process import ServiceProcess, free_port, wait_for  # noqa: E402
+from devstack.servers import start_devstack  # noqa: E402
+
+
+def call(url: str, session: str, body: bytes | None = None) -> tuple[int, str, bytes]:
+    request = urllib.request.Request(url, data=body, headers={"Cookie": f"shop_session-id={session}",
+                                                                  "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return answer.status, answer.headers.get("Content-Type", ""), answer.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers.get("Content-Type", ""), error.read()
+    except urllib.error.URLError:
+        return 0, "", b""
+
+
+def main(frontend_dir: str) -> int:
+    frontend = Path(frontend_dir).resolve()
+    session = "6b9d1f9e-4c1e-4d3b-9d6a-0f6c2b9a7e11"
+    with tempfile.TemporaryDirectory() as tmp, start_devstack(draw_pictures=True) as stack:
+        service = ServiceProcess({"CART_SERVICE_ADDR": stack.cart_addr, "PRODUCT_CATALOG_SERVICE_ADDR": stack.catalog_addr,
+                                  "PRODUCT_IMAGE_BASE_URL": stack.picture_base_url, "IMAGE_GENERATOR": "collage",
+                                  "PUBLIC_BASE_URL": "/cart/image"}, Path(tmp))
+        service.wait_serving()
+        port = free_port()
+        unused = "127.0.0.1:9"
+        env = {**os.environ, "PORT": str(port), "LISTEN_ADDR": "127.0.0.1",
+               "PRODUCT_CATALOG_SERVICE_ADDR": stack.catalog_addr, "CART_SERVICE_ADDR": stack.cart_addr,
+               "CURRENCY_SERVICE_ADDR": unused, "RECOMMENDATION_SERVICE_ADDR": unused, "CHECKOUT_SERVICE_ADDR": unused,
+               "SHIPPING_SERVICE_ADDR": unused, "AD_SERVICE_ADDR": unused, "SHOPPING_ASSISTANT_SERVICE_ADDR": unused,
+               "ENABLE_IMAGE_GENERATION": "true", "IMAGE_GENERATION_SERVICE_ADDR": f"127.0.0.1:{service.port}",
+               "IMAGE_GENERATION_IMAGES_URL": service.http_base}
+        shop = subprocess.Popen([str(frontend / "frontend")], cwd=frontend, env=env,
+                                stdout=open(Path(tmp) / "frontend.log", "wb"), stderr=subprocess.STDOUT)
+        try:
+            base = f"http://127.0.0.1:{port}"
+            wait_for(lambda: call(base + "/_healthz", session)[0] == 200, 30, what="the frontend")
+            print("empty cart:", call(base + "/cart/image/generate", session, b'{"style": "vintage"}'))
+            stack.add_to_cart(session, "OLJCESPC7Z", 2)
+            stack.add_to_cart(session, "6E92ZMYYFZ", 1)
+            code, _, body = call(base + "/cart/image/generate", session, b'{"style": "vintage"}')
+            print("generate:", code, body)
+            generation = json.loads(body)["id"]
+            status = wait_for(lambda: (lambda s: s if s["status"] != "processing" else None)(
+                json.loads(call(f"{base}/cart/image/status/{generation}", session)[2])), 60, 0.5, "the picture")
+            print("status:", status)
+            code, content_type, image = call(base + status["image_url"], session)
+            print("image through the frontend:", code, content_type, len(image), "bytes", image[:8])
+            print("unknown id:", call(base + "/cart/image/status/nosuchid", session))
+            ok = code == 200 and content_type == "image/png" and image.startswith(b"\x89PNG")
+        finally:
+            shop.terminate()
+            shop.wait(10)
+            service.terminate()
+        print((Path(tmp) / "frontend.log").read_text()[-1500:])
+    print("OK" if ok else "FAILED")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))
