@@ -112,6 +112,10 @@ class _PictureHandler(BaseHTTPRequestHandler):
         self._answer(send_body=False)
 
     def _answer(self, send_body: bool) -> None:
+        # Extra latency (a slow CDN): waits on the stack's stop event, so stopping never waits it out.
+        latency, stopping = getattr(self.server, "picture_latency", (0.0, None))
+        if latency > 0 and stopping is not None and stopping.wait(latency):
+            return
         path = self.path.split("?", 1)[0]
         body = _picture_for(path)
         if body is None:
@@ -166,7 +170,7 @@ class DevStack:
 
     def __init__(self, host: str, cart_port: int, catalog_port: int, http_port: int,
                  seed_carts: Mapping[str, Mapping[str, int]] | None, catalog_latency: float,
-                 draw_pictures: bool = False) -> None:
+                 draw_pictures: bool = False, picture_latency: float = 0.0) -> None:
         self._stopping = threading.Event()
         self._stopped = False
         self._stop_lock = threading.Lock()
@@ -182,6 +186,7 @@ class DevStack:
             catalog_server, bound_catalog = self._grpc_server(host, catalog_port)
             pb_grpc.add_ProductCatalogServiceServicer_to_server(self.catalog, catalog_server)
             self._httpd = (_HTTP6Server if ":" in host else ThreadingHTTPServer)((host, http_port), _PictureHandler)
+            self._httpd.picture_latency = (picture_latency, self._stopping)  # type: ignore[attr-defined]
             # Join handler threads on close, so stop() leaves no thread behind.
             self._httpd.daemon_threads = False
             self._httpd.block_on_close = True
@@ -251,9 +256,12 @@ def start_devstack(
     seed_carts: dict[str, dict[str, int]] | None = None,
     catalog_latency: float = 0.0,
     draw_pictures: bool = False,
+    picture_latency: float = 0.0,
 ) -> DevStack:
     """Starts the cart and catalog gRPC servers and the picture HTTP server; ports 0 pick free ones.
 
-    draw_pictures draws every product picture in the background at once, instead of on first request.
+    draw_pictures draws every product picture in the background at once, instead of on first request;
+    picture_latency delays every picture answer by that many seconds.
     """
-    return DevStack(host, cart_port, catalog_port, http_port, seed_carts, catalog_latency, draw_pictures)
+    return DevStack(host, cart_port, catalog_port, http_port, seed_carts, catalog_latency, draw_pictures,
+                    picture_latency)

@@ -99,10 +99,11 @@ class DemoShop:
 
     def __init__(self, workdir: Path, service_env: Mapping[str, str] | None = None,
                  seed_carts: dict[str, dict[str, int]] | None = None, binary: Path | None = None,
-                 service_addr: str | None = None) -> None:
-        """service_addr, when given, points the shop at that address instead of starting a service."""
+                 service_addr: str | None = None, picture_latency: float = 0.0) -> None:
+        """service_addr, when given, points the shop at that address instead of starting a service;
+        picture_latency slows the dev stack's product pictures (so progress can be watched)."""
         self.workdir = workdir
-        self.stack = start_devstack(seed_carts=seed_carts, draw_pictures=True)
+        self.stack = start_devstack(seed_carts=seed_carts, draw_pictures=True, picture_latency=picture_latency)
         self.service: ServiceProcess | None = None
         self.shop: ShopProcess | None = None
         try:

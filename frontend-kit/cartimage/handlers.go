@@ -175,6 +175,11 @@ func (h *handlers) background(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	imageURL, err := h.cfg.Service.UploadBackground(ctx, data)
 	if err != nil {
+		if status.Code(err) == codes.InvalidArgument {
+			// The service names what is wrong with the picture ("image_data: is not a PNG, ...").
+			writeError(w, http.StatusBadRequest, "This file "+strings.TrimSuffix(fieldless(status.Convert(err).Message()), ".")+".")
+			return
+		}
 		h.writeServiceError(w, "UploadBackground", err)
 		return
 	}
@@ -296,11 +301,17 @@ func httpError(err error) (int, string) {
 	}
 }
 
+// fieldless drops the service's leading "field: " from a message.
+func fieldless(message string) string {
+	if field, rest, ok := strings.Cut(message, ": "); ok && field != "" && !strings.ContainsAny(field, " '") {
+		return rest
+	}
+	return message
+}
+
 // humanMessage drops the service's leading "field: " and capitalises the rest.
 func humanMessage(message string) string {
-	if field, rest, ok := strings.Cut(message, ": "); ok && field != "" && !strings.ContainsAny(field, " '") {
-		message = rest
-	}
+	message = fieldless(message)
 	if message == "" {
 		return "The request was refused."
 	}

@@ -342,10 +342,10 @@ func TestBackgroundRefusals(t *testing.T) {
 }
 
 func TestBackgroundRefusedByTheServiceShowsItsReason(t *testing.T) {
-	svc := &fakeService{err: status.Error(codes.InvalidArgument, "image_data: not a PNG, JPEG or WebP picture")}
+	svc := &fakeService{err: status.Error(codes.InvalidArgument, "image_data: is not a PNG, JPEG or WebP image")}
 	contentType, body := multipartBody(t, "background", "notes.txt", []byte("hello"))
 	rec, answer := do(t, newHandler(svc), "POST", "/cart/image/background", contentType, body)
-	if rec.Code != http.StatusBadRequest || answer["error"] != "Not a PNG, JPEG or WebP picture" {
+	if rec.Code != http.StatusBadRequest || answer["error"] != "This file is not a PNG, JPEG or WebP image." {
 		t.Fatalf("code %d answer %v", rec.Code, answer)
 	}
 }
