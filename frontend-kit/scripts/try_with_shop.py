@@ -38,8 +38,60 @@ def call(url: str, session: str, body: bytes | None = None) -> tuple[int, str, b
         return 0, "", b""
 
 
+# Executes the shop's own "cart" template with the feature on and off (a Go test run inside src/frontend).
+RENDER_TEST = """package main
+
+import (
+	"bytes"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/GoogleCloudPlatform/microservices-demo/src/frontend/cartimage"
+	pb "github.com/GoogleCloudPlatform/microservices-demo/src/frontend/genproto"
+)
+
+func TestCartImagePartialRenders(t *testing.T) {
+	r := httptest.NewRequest("GET", "/cart", nil)
+	money := &pb.Money{CurrencyCode: "USD", Units: 1}
+	render := func() string {
+		var out bytes.Buffer
+		err := templates.ExecuteTemplate(&out, "cart", injectCommonTemplateData(r, map[string]interface{}{
+			"cart_size": 1, "shipping_cost": money, "total_cost": money, "expiration_years": []int{2026},
+			"items": []interface{}{map[string]interface{}{"Item": &pb.Product{Id: "X", Name: "Mug"}, "Quantity": 1, "Price": money}},
+		}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out.String()
+	}
+	imageGeneration = &cartimage.Config{Prefix: "/cart/image"}
+	if html := render(); !strings.Contains(html, "Generate image") || !strings.Contains(html, "/static/js/cart-image.js") {
+		t.Errorf("feature on: the cart page lacks the partial")
+	}
+	imageGeneration = nil
+	if strings.Contains(render(), "Generate image") {
+		t.Errorf("feature off: the partial is there")
+	}
+}
+"""
+
+
+def check_template(frontend: Path) -> bool:
+    test_file = frontend / "zz_cartimage_render_test.go"
+    test_file.write_text(RENDER_TEST)
+    try:
+        run = subprocess.run(["go", "test", "-run", "TestCartImagePartialRenders", "."], cwd=frontend,
+                             capture_output=True, text=True)
+    finally:
+        test_file.unlink()
+    print("cart template:", run.stdout.strip() or run.stderr.strip())
+    return run.returncode == 0
+
+
 def main(frontend_dir: str) -> int:
     frontend = Path(frontend_dir).resolve()
+    rendered = check_template(frontend)
     session = "6b9d1f9e-4c1e-4d3b-9d6a-0f6c2b9a7e11"
     with tempfile.TemporaryDirectory() as tmp, start_devstack(draw_pictures=True) as stack:
         service = ServiceProcess({"CART_SERVICE_ADDR": stack.cart_addr, "PRODUCT_CATALOG_SERVICE_ADDR": stack.catalog_addr,
@@ -77,6 +129,7 @@ def main(frontend_dir: str) -> int:
             shop.wait(10)
             service.terminate()
         print((Path(tmp) / "frontend.log").read_text()[-1500:])
+    ok = ok and rendered
     print("OK" if ok else "FAILED")
     return 0 if ok else 1
 
