@@ -77,6 +77,11 @@ def watch_progress(page: Page) -> None:
     }""")
 
 
+def status_requests(page: Page) -> int:
+    """How many status requests the page has made (the browser's own resource timing, read live)."""
+    return page.evaluate("performance.getEntriesByType('resource').filter(e => e.name.includes('/cart/image/status/')).length")
+
+
 def stored(shop: DemoShop, url: str) -> Path:
     """The file behind one of the local store's URLs (/cart/image/images/<kind>/<name>)."""
     assert shop.service is not None
@@ -181,3 +186,34 @@ def test_a_service_that_is_down_shows_an_error_not_a_spinner(tmp_path, demoshop_
         expect(page.get_by_role("button", name="Try again")).to_be_visible()
         expect(page.get_by_role("button", name="Generate image")).to_be_enabled()
         screenshot(page, "5-service-down")
+
+
+def test_polling_stops_while_the_page_is_hidden_and_resumes_when_shown(shop: DemoShop, browser: Browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    try:
+        page.goto(shop.url)
+        session = next(c["value"] for c in context.cookies() if c["name"] == "shop_session-id")
+        # Products no earlier test pictured: the service fetches their (slow) pictures, so this takes seconds.
+        shop.stack.cart.empty(session)
+        for product_id in ("1YMWWN1N4O", "L9ECAV7KIM", "2ZYFJ3GM2N"):
+            shop.stack.add_to_cart(session, product_id, 1)
+        page.evaluate("""() => {
+            Object.defineProperty(document, 'hidden', {configurable: true, get: () => window.pageHidden === true});
+            window.pageHidden = true;
+            document.dispatchEvent(new Event('visibilitychange'));
+        }""")
+        with page.expect_response("**/cart/image/generate") as answer:
+            page.get_by_role("button", name="Generate image").click()
+        generation_id = answer.value.json()["id"]
+        assert shop.service is not None
+        finished, _ = shop.service.wait_finished(generation_id, timeout=FINISHED_MS / 1000)
+        assert finished.status == "completed"
+        assert status_requests(page) == 1  # the first look, made at once; none while hidden
+        expect(page.get_by_role("progressbar")).to_be_visible()
+
+        page.evaluate("() => { window.pageHidden = false; document.dispatchEvent(new Event('visibilitychange')); }")
+        expect(page.get_by_role("link", name="Download picture")).to_be_visible(timeout=FINISHED_MS)
+        assert status_requests(page) == 2
+    finally:
+        context.close()
