@@ -41,7 +41,7 @@ bench: $(VENV)/.installed
 genproto: $(VENV)/.installed
 	PYTHON=$(PY) ./genproto.sh
 
-## genproto-go: regenerate frontend-kit/internal/genproto (needs protoc-gen-go and protoc-gen-go-grpc)
+## genproto-go: regenerate frontend-kit/internal/genproto (protoc plugins pinned as tools in its go.mod)
 genproto-go: $(VENV)/.installed
 	PYTHON=$(abspath $(PY)) frontend-kit/genproto.sh
 

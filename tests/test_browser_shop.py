@@ -211,6 +211,7 @@ def test_polling_stops_while_the_page_is_hidden_and_resumes_when_shown(shop: Dem
         assert finished.status == "completed"
         assert status_requests(page) == 1  # the first look, made at once; none while hidden
         expect(page.get_by_role("progressbar")).to_be_visible()
+        screenshot(page, "6-in-progress")
 
         page.evaluate("() => { window.pageHidden = false; document.dispatchEvent(new Event('visibilitychange')); }")
         expect(page.get_by_role("link", name="Download picture")).to_be_visible(timeout=FINISHED_MS)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -133,3 +134,16 @@ def test_the_install_script_inserts_exactly_the_guides_snippets():
     for copied in re.findall(r"^cp (.+) src/frontend/", GUIDE, re.MULTILINE):
         for source in copied.split():
             assert source.replace("frontend-kit/", "") in INSTALL.replace('"$kit"/', "").replace("$kit/", ""), source
+
+
+def test_kit_generated_go_code_is_current(tmp_path):
+    from devstack.shop import go_binary
+
+    env = {**os.environ, "PYTHON": sys.executable,
+           "PATH": f"{Path(go_binary()).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    subprocess.run([str(KIT / "genproto.sh"), str(tmp_path)], check=True, env=env, capture_output=True, timeout=300)
+    committed = KIT / "internal" / "genproto"
+    names = sorted(p.name for p in committed.iterdir())
+    assert names == sorted(p.name for p in tmp_path.iterdir()) == ["imagegeneration.pb.go", "imagegeneration_grpc.pb.go"]
+    for name in names:
+        assert (tmp_path / name).read_text() == (committed / name).read_text(), f"{name} is stale: run make genproto-go"
