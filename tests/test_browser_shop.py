@@ -77,6 +77,20 @@ def watch_progress(page: Page) -> None:
     }""")
 
 
+def fill_cart(shop: DemoShop, page: Page, product_ids: tuple[str, ...]) -> str:
+    """Puts these products in the page's session cart (instead of the sample) and reloads; returns the session.
+
+    Each test that watches progress uses products no other test pictures: the service then fetches their
+    (slowed-down) pictures, so the generation lasts seconds whatever order the tests run in.
+    """
+    session = next(c["value"] for c in page.context.cookies() if c["name"] == "shop_session-id")
+    shop.stack.cart.empty(session)
+    for product_id in product_ids:
+        shop.stack.add_to_cart(session, product_id, 1)
+    page.reload()
+    return session
+
+
 def status_requests(page: Page) -> int:
     """How many status requests the page has made (the browser's own resource timing, read live)."""
     return page.evaluate("performance.getEntriesByType('resource').filter(e => e.name.includes('/cart/image/status/')).length")
@@ -90,6 +104,7 @@ def stored(shop: DemoShop, url: str) -> Path:
 
 def test_generate_shows_progress_then_the_picture_with_a_download(shop: DemoShop, page: Page):
     page.goto(shop.url)
+    fill_cart(shop, page, ("66VCHSJNUP", "LS4PSXUNUM"))  # tank top, salt & pepper shakers
     expect(page.get_by_role("heading", name="Picture your cart")).to_be_visible()
     page.get_by_text("Vintage", exact=True).click()
     expect(page.get_by_role("radio", name="Vintage")).to_be_checked()
@@ -193,11 +208,7 @@ def test_polling_stops_while_the_page_is_hidden_and_resumes_when_shown(shop: Dem
     page = context.new_page()
     try:
         page.goto(shop.url)
-        session = next(c["value"] for c in context.cookies() if c["name"] == "shop_session-id")
-        # Products no earlier test pictured: the service fetches their (slow) pictures, so this takes seconds.
-        shop.stack.cart.empty(session)
-        for product_id in ("1YMWWN1N4O", "L9ECAV7KIM", "2ZYFJ3GM2N"):
-            shop.stack.add_to_cart(session, product_id, 1)
+        fill_cart(shop, page, ("1YMWWN1N4O", "L9ECAV7KIM", "2ZYFJ3GM2N"))  # watch, loafers, hairdryer
         page.evaluate("""() => {
             Object.defineProperty(document, 'hidden', {configurable: true, get: () => window.pageHidden === true});
             window.pageHidden = true;
