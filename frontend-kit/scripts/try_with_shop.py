@@ -89,6 +89,21 @@ def check_template(frontend: Path) -> bool:
     return run.returncode == 0
 
 
+def feature_off_answers_404(frontend: Path, env: dict[str, str]) -> bool:
+    """Without ENABLE_IMAGE_GENERATION and the address, the frontend starts as before and mounts nothing."""
+    shop = subprocess.Popen([str(frontend / "frontend")], cwd=frontend, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        base = f"http://127.0.0.1:{env['PORT']}"
+        wait_for(lambda: call(base + "/_healthz", "s")[0] == 200, 30, what="the frontend without the feature")
+        code = call(base + "/cart/image/generate", "s", b"{}")[0]
+        print("feature off: healthz 200, /cart/image/generate", code)
+        return code == 404
+    finally:
+        shop.terminate()
+        shop.wait(10)
+
+
 def main(frontend_dir: str) -> int:
     frontend = Path(frontend_dir).resolve()
     rendered = check_template(frontend)
@@ -106,6 +121,8 @@ def main(frontend_dir: str) -> int:
                "SHIPPING_SERVICE_ADDR": unused, "AD_SERVICE_ADDR": unused, "SHOPPING_ASSISTANT_SERVICE_ADDR": unused,
                "ENABLE_IMAGE_GENERATION": "true", "IMAGE_GENERATION_SERVICE_ADDR": f"127.0.0.1:{service.port}",
                "IMAGE_GENERATION_IMAGES_URL": service.http_base}
+        switched_off = feature_off_answers_404(frontend, {k: v for k, v in env.items()
+                                                          if not k.startswith(("ENABLE_IMAGE", "IMAGE_GENERATION"))})
         shop = subprocess.Popen([str(frontend / "frontend")], cwd=frontend, env=env,
                                 stdout=open(Path(tmp) / "frontend.log", "wb"), stderr=subprocess.STDOUT)
         try:
@@ -129,7 +146,7 @@ def main(frontend_dir: str) -> int:
             shop.wait(10)
             service.terminate()
         print((Path(tmp) / "frontend.log").read_text()[-1500:])
-    ok = ok and rendered
+    ok = ok and rendered and switched_off
     print("OK" if ok else "FAILED")
     return 0 if ok else 1
 
