@@ -150,11 +150,16 @@ class DemoShop:
         self.stop()
 
 
+def _stop_on_sigterm(signum: int, frame: object) -> None:
+    """SIGTERM stops the shop the way Ctrl-C does."""
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     """Runs the demo shop until Ctrl-C or SIGTERM."""
     parser = argparse.ArgumentParser(prog="python -m devstack.shop", description=__doc__)
     parser.parse_args(argv)
-    signal.signal(signal.SIGTERM, lambda signum, frame: (_ for _ in ()).throw(KeyboardInterrupt))
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     with tempfile.TemporaryDirectory(prefix="imagegen-shop-") as tmp:
         print("building the demo shop (frontend-kit/cmd/demoshop) and starting the dev stack and the service...",
               flush=True)
@@ -170,6 +175,9 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 threading.Event().wait()
             except KeyboardInterrupt:
+                # Stopping takes a few seconds (bounded); a second signal must not cut it short.
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+                signal.signal(signal.SIGTERM, signal.SIG_IGN)
                 print("stopping...", flush=True)
     return 0
 
