@@ -4,7 +4,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 UV_VERSION := 0.13.9
 
-.PHONY: demo test bench genproto clean
+GO ?= $(shell command -v go || echo /usr/local/go/bin/go)
+
+.PHONY: demo shop test test-go bench genproto genproto-go clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -16,10 +18,19 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 demo: $(VENV)/.installed
 	$(PY) -m devstack.demo $(ARGS)
 
-## test: the whole test suite (what CI runs)
+## shop: the demo shop's cart page with "Generate image" (frontend kit + dev stack + service); prints its URL
+shop: $(VENV)/.installed
+	$(PY) -m devstack.shop
+
+## test: the whole test suite (what CI runs): system packages if missing, the kit's Go tests, then pytest
 test: $(VENV)/.installed
 	.ci/install-system-packages
+	$(MAKE) test-go
 	$(PY) -m pytest -q
+
+## test-go: the frontend kit's Go tests (modules come from the Go module proxy on first run)
+test-go:
+	cd frontend-kit && $(GO) vet ./... && $(GO) test ./...
 
 ## bench: benchmark scripts (print numbers; not part of the tests)
 bench: $(VENV)/.installed
@@ -30,6 +41,10 @@ bench: $(VENV)/.installed
 ## genproto: regenerate genproto/ from protos/
 genproto: $(VENV)/.installed
 	PYTHON=$(PY) ./genproto.sh
+
+## genproto-go: regenerate frontend-kit/internal/genproto (protoc plugins pinned as tools in its go.mod)
+genproto-go: $(VENV)/.installed
+	PYTHON=$(abspath $(PY)) frontend-kit/genproto.sh
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .hypothesis

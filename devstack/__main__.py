@@ -49,6 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             http_port=args.http_port,
             seed_carts={DEMO_USER: dict(DEMO_CART)},
             catalog_latency=args.catalog_latency,
+            draw_pictures=True,
         )
     except (OSError, RuntimeError) as err:
         print(f"devstack: cannot start: {err}", file=sys.stderr)

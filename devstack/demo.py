@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     styles = list(STYLES) if args.style == "all" else [args.style]
 
     with tempfile.TemporaryDirectory(prefix="imagegen-demo-") as tmp, \
-            start_devstack(seed_carts={"demo-user": SAMPLE_CART}) as stack:
+            start_devstack(seed_carts={"demo-user": SAMPLE_CART}, draw_pictures=True) as stack:
         print(f"dev stack: cart {stack.cart_addr}, catalog {stack.catalog_addr}, pictures {stack.picture_base_url}")
         service = ServiceProcess(
             {

@@ -14,7 +14,7 @@ from types import TracebackType
 import grpc
 
 from devstack.catalog import PICTURE_PREFIX, PRODUCTS, to_proto
-from devstack.pictures import draw_product_picture, picture_slug
+from devstack.pictures import PICTURE_SLUGS, draw_product_picture, picture_slug
 from genproto import imagegeneration_pb2 as pb
 from genproto import imagegeneration_pb2_grpc as pb_grpc
 from imagegen.domain import Product
@@ -112,6 +112,10 @@ class _PictureHandler(BaseHTTPRequestHandler):
         self._answer(send_body=False)
 
     def _answer(self, send_body: bool) -> None:
+        # Extra latency (a slow CDN): waits on the stack's stop event, so stopping never waits it out.
+        latency, stopping = getattr(self.server, "picture_latency", (0.0, None))
+        if latency > 0 and stopping is not None and stopping.wait(latency):
+            return
         path = self.path.split("?", 1)[0]
         body = _picture_for(path)
         if body is None:
@@ -142,6 +146,14 @@ def _picture_for(path: str) -> bytes | None:
         return None
 
 
+def _draw_all_pictures(stopping: threading.Event) -> None:
+    """Draws (and so caches) every product picture, unless the stack stops first."""
+    for slug in PICTURE_SLUGS:
+        if stopping.is_set():
+            return
+        draw_product_picture(slug)
+
+
 class _HTTP6Server(ThreadingHTTPServer):
     """The picture server on an IPv6 address."""
 
@@ -157,7 +169,8 @@ class DevStack:
     """A running cart, catalog and picture server; stop() (or leaving a with block) shuts all down."""
 
     def __init__(self, host: str, cart_port: int, catalog_port: int, http_port: int,
-                 seed_carts: Mapping[str, Mapping[str, int]] | None, catalog_latency: float) -> None:
+                 seed_carts: Mapping[str, Mapping[str, int]] | None, catalog_latency: float,
+                 draw_pictures: bool = False, picture_latency: float = 0.0) -> None:
         self._stopping = threading.Event()
         self._stopped = False
         self._stop_lock = threading.Lock()
@@ -173,6 +186,7 @@ class DevStack:
             catalog_server, bound_catalog = self._grpc_server(host, catalog_port)
             pb_grpc.add_ProductCatalogServiceServicer_to_server(self.catalog, catalog_server)
             self._httpd = (_HTTP6Server if ":" in host else ThreadingHTTPServer)((host, http_port), _PictureHandler)
+            self._httpd.picture_latency = (picture_latency, self._stopping)  # type: ignore[attr-defined]
             # Join handler threads on close, so stop() leaves no thread behind.
             self._httpd.daemon_threads = False
             self._httpd.block_on_close = True
@@ -188,6 +202,10 @@ class DevStack:
         self.cart_addr = _address(host, bound_cart)
         self.catalog_addr = _address(host, bound_catalog)
         self.picture_base_url = f"http://{_address(host, self._httpd.server_address[1])}"
+        if draw_pictures:
+            # Drawing all nine takes seconds; done now, the first generation does not wait for it.
+            threading.Thread(target=_draw_all_pictures, args=(self._stopping,), name="devstack-pictures",
+                             daemon=True).start()
 
     def _grpc_server(self, host: str, port: int) -> tuple[grpc.Server, int]:
         """Builds a gRPC server bound to host:port (0 picks a free port); returns it and its port."""
@@ -237,6 +255,13 @@ def start_devstack(
     http_port: int = 0,
     seed_carts: dict[str, dict[str, int]] | None = None,
     catalog_latency: float = 0.0,
+    draw_pictures: bool = False,
+    picture_latency: float = 0.0,
 ) -> DevStack:
-    """Starts the cart and catalog gRPC servers and the picture HTTP server; ports 0 pick free ones."""
-    return DevStack(host, cart_port, catalog_port, http_port, seed_carts, catalog_latency)
+    """Starts the cart and catalog gRPC servers and the picture HTTP server; ports 0 pick free ones.
+
+    draw_pictures draws every product picture in the background at once, instead of on first request;
+    picture_latency delays every picture answer by that many seconds.
+    """
+    return DevStack(host, cart_port, catalog_port, http_port, seed_carts, catalog_latency, draw_pictures,
+                    picture_latency)

@@ -122,7 +122,7 @@ class Settings:
             shutdown_grace_seconds=reader.number("SHUTDOWN_GRACE_SECONDS", cls.shutdown_grace_seconds, 0, 3600),
             image_store_dir=reader.text("IMAGE_STORE_DIR", cls.image_store_dir),
             image_store_max_bytes=reader.integer("IMAGE_STORE_MAX_BYTES", cls.image_store_max_bytes, 0, 2**50),
-            public_base_url=reader.url("PUBLIC_BASE_URL", f"http://localhost:{http_port}"),
+            public_base_url=reader.url("PUBLIC_BASE_URL", f"http://localhost:{http_port}", allow_path=True),
             gcs_bucket=reader.text("GCS_BUCKET", ""),
             project_id=reader.text("PROJECT_ID", ""),
             image_url_mode=reader.choice("IMAGE_URL_MODE", cls.image_url_mode, URL_MODES),
@@ -228,14 +228,17 @@ class _Reader:
 
         return self._parse(name, default, parse, "true or false")
 
-    def url(self, name: str, default: str) -> str:
+    def url(self, name: str, default: str, allow_path: bool = False) -> str:
         def parse(raw: str) -> str:
             parts = urllib.parse.urlsplit(raw)
-            if parts.scheme not in ("http", "https") or not parts.netloc:
+            # A path alone ("/cart/image") is a URL on the page's own origin: the frontend kit's image route.
+            on_page_origin = allow_path and raw.startswith("/") and not raw.startswith("//") and not parts.netloc
+            if not on_page_origin and (parts.scheme not in ("http", "https") or not parts.netloc):
                 raise ValueError
             return raw.rstrip("/")
 
-        return self._parse(name, default, parse, "an http:// or https:// URL")
+        expected = "an http:// or https:// URL" + (" or a path starting with /" if allow_path else "")
+        return self._parse(name, default, parse, expected)
 
     def address(self, name: str, default: str) -> str:
         def parse(raw: str) -> str:

@@ -1,0 +1,135 @@
+// Package cartimage adds "Generate image" to Online Boutique's cart: HTTP handlers that the shop's
+// frontend mounts under /cart/image/, calling ImageGenerationService through a small interface.
+//
+// The package depends only on the standard library and grpc's status codes, so a shop copies it into
+// its frontend as it is; the shop's own generated client is adapted to Service in one file of its own
+// (see install/imagegen.go), because a frontend binary can hold only one hipstershop.CartItem.
+package cartimage
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Service is what the handlers need from ImageGenerationService. Errors are gRPC status errors.
+type Service interface {
+	// GenerateCartImage starts a picture of the user's cart (read by the service from CartService).
+	GenerateCartImage(ctx context.Context, userID, style, backgroundURL string) (Generation, error)
+	// GetImageGenerationStatus reports a generation's progress.
+	GetImageGenerationStatus(ctx context.Context, generationID string) (Status, error)
+	// UploadBackground stores a background (plain base64 or a data: URL) and returns its URL.
+	UploadBackground(ctx context.Context, imageData string) (imageURL string, err error)
+}
+
+// Generation is the service's answer to GenerateCartImage.
+type Generation struct {
+	ID       string
+	Status   string // "processing" or "completed"
+	ImageURL string
+}
+
+// Status is the service's answer to GetImageGenerationStatus.
+type Status struct {
+	Status   string // "processing", "completed", "failed" or "not_found"
+	Progress int
+	ImageURL string
+	Error    string
+}
+
+// Style is one look the shopper can pick; the list matches the service's imagegen/styles.py.
+type Style struct {
+	Name  string
+	Label string
+}
+
+// Styles are the service's styles, in its order; the first is its default.
+var Styles = []Style{
+	{"modern", "Modern"},
+	{"vintage", "Vintage"},
+	{"minimalist", "Minimalist"},
+	{"playful", "Playful"},
+	{"luxury", "Luxury"},
+	{"rustic", "Rustic"},
+	{"festive", "Festive"},
+}
+
+// Config wires the handlers to the shop.
+type Config struct {
+	// Service calls ImageGenerationService (required).
+	Service Service
+	// SessionUser returns the shop's session user of a request (the frontend's sessionID); required.
+	// The user never comes from the browser.
+	SessionUser func(*http.Request) string
+	// Prefix is where the routes live, e.g. baseUrl + "/cart/image" (default "/cart/image").
+	Prefix string
+	// ImagesURL is the service's HTTP side port, e.g. "http://imagegenerationservice:8081". When set,
+	// GET Prefix/images/... serves the local store's images through the frontend, so the service's
+	// PUBLIC_BASE_URL can be Prefix itself. Empty: the route answers 404 (images come from a bucket).
+	ImagesURL string
+	// MaxUploadBytes bounds a background upload (default 10 MiB, the service's MAX_UPLOAD_BYTES).
+	MaxUploadBytes int64
+	// Timeout is the deadline of GenerateCartImage and GetImageGenerationStatus calls (default 10 s).
+	Timeout time.Duration
+	// UploadTimeout is the deadline of UploadBackground and of fetching an image (default 30 s).
+	UploadTimeout time.Duration
+	// Logf, when set, logs failures of the service (never the shopper's data).
+	Logf func(format string, args ...any)
+	// Client fetches images from ImagesURL (default: a client with UploadTimeout).
+	Client *http.Client
+}
+
+// PageData is what the "cart_image" template partial needs.
+type PageData struct {
+	Prefix         string
+	StaticBase     string
+	Styles         []Style
+	MaxUploadBytes int64
+}
+
+// Page returns the partial's data; staticBase is where the kit's JS and CSS are served from
+// (the shop's baseUrl + "/static").
+func (c Config) Page(staticBase string) PageData {
+	c = c.withDefaults()
+	return PageData{Prefix: c.Prefix, StaticBase: staticBase, Styles: Styles, MaxUploadBytes: c.MaxUploadBytes}
+}
+
+func (c Config) withDefaults() Config {
+	if c.Prefix == "" {
+		c.Prefix = "/cart/image"
+	}
+	c.Prefix = strings.TrimRight(c.Prefix, "/")
+	c.ImagesURL = strings.TrimRight(c.ImagesURL, "/")
+	if c.MaxUploadBytes <= 0 {
+		c.MaxUploadBytes = 10 << 20
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = 10 * time.Second
+	}
+	if c.UploadTimeout <= 0 {
+		c.UploadTimeout = 30 * time.Second
+	}
+	if c.Logf == nil {
+		c.Logf = func(string, ...any) {}
+	}
+	if c.Client == nil {
+		c.Client = &http.Client{Timeout: c.UploadTimeout}
+	}
+	return c
+}
+
+// Handler returns the handler of every route under cfg.Prefix; mount it for Prefix + "/".
+func Handler(cfg Config) http.Handler {
+	if cfg.Service == nil || cfg.SessionUser == nil {
+		panic("cartimage: Config.Service and Config.SessionUser are required")
+	}
+	h := &handlers{cfg: cfg.withDefaults()}
+	p := h.cfg.Prefix
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST "+p+"/generate", h.generate)
+	mux.HandleFunc("POST "+p+"/background", h.background)
+	mux.HandleFunc("GET "+p+"/status/{id}", h.status)
+	mux.HandleFunc("GET "+p+"/images/{kind}/{name}", h.image)
+	return mux
+}

@@ -1,0 +1,330 @@
+package cartimage
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+const maxGenerateBody = 16 << 10
+
+var (
+	// A generation id as the service makes them; anything else is never sent to it.
+	generationID = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
+	// The local store's object names (imagegen/stores/__init__.py OBJECT_NAME).
+	objectName = regexp.MustCompile(`^[A-Za-z0-9_-]{16,128}\.(png|jpg|webp)$`)
+	imageKinds = map[string]bool{"generated": true, "backgrounds": true}
+)
+
+type handlers struct {
+	cfg Config
+}
+
+type generateRequest struct {
+	Style         string `json:"style"`
+	BackgroundURL string `json:"background_url"`
+}
+
+type generateResponse struct {
+	ID       string `json:"id"`
+	Status   string `json:"status"`
+	ImageURL string `json:"image_url,omitempty"`
+}
+
+type statusResponse struct {
+	Status   string `json:"status"`
+	Progress int    `json:"progress"`
+	ImageURL string `json:"image_url,omitempty"`
+	Error    string `json:"error,omitempty"`
+}
+
+type backgroundResponse struct {
+	ImageURL string `json:"image_url"`
+}
+
+// generate handles POST Prefix/generate {"style": "...", "background_url": "..."}.
+func (h *handlers) generate(w http.ResponseWriter, r *http.Request) {
+	user := h.cfg.SessionUser(r)
+	if user == "" {
+		writeError(w, http.StatusUnauthorized, "Your shopping session has expired; reload the page.")
+		return
+	}
+	var req generateRequest
+	body := http.MaxBytesReader(w, r.Body, maxGenerateBody)
+	if err := json.NewDecoder(body).Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, "The request could not be read; reload the page and try again.")
+		return
+	}
+	if len(req.Style) > 64 || len(req.BackgroundURL) > 2048 {
+		writeError(w, http.StatusBadRequest, "The request could not be read; reload the page and try again.")
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.Timeout)
+	defer cancel()
+	gen, err := h.cfg.Service.GenerateCartImage(ctx, user, req.Style, req.BackgroundURL)
+	if err != nil {
+		h.writeServiceError(w, "GenerateCartImage", err)
+		return
+	}
+	code := http.StatusAccepted
+	if gen.Status == "completed" {
+		code = http.StatusOK
+	}
+	writeJSON(w, code, generateResponse{ID: gen.ID, Status: gen.Status, ImageURL: gen.ImageURL})
+}
+
+// status handles GET Prefix/status/{id}.
+func (h *handlers) status(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if !generationID.MatchString(id) {
+		writeJSON(w, http.StatusNotFound, statusResponse{Status: "not_found", Error: "This picture is not known; generate a new one."})
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.Timeout)
+	defer cancel()
+	st, err := h.cfg.Service.GetImageGenerationStatus(ctx, id)
+	if err != nil {
+		h.writeServiceError(w, "GetImageGenerationStatus", err)
+		return
+	}
+	answer := statusResponse{Status: st.Status, Progress: st.Progress, ImageURL: st.ImageURL, Error: st.Error}
+	switch st.Status {
+	case "not_found":
+		answer.Error = "This picture has expired or is not known; generate a new one."
+		writeJSON(w, http.StatusNotFound, answer)
+	case "processing", "completed", "failed":
+		writeJSON(w, http.StatusOK, answer)
+	default:
+		h.cfg.Logf("cartimage: unexpected status %q of generation %s", st.Status, id)
+		writeError(w, http.StatusBadGateway, "Image generation answered something unexpected; please try again.")
+	}
+}
+
+// background handles POST Prefix/background: a multipart form with the file in "background", or
+// JSON {"image_data": "data:image/...;base64,..."} as FileReader.readAsDataURL gives it.
+func (h *handlers) background(w http.ResponseWriter, r *http.Request) {
+	if h.cfg.SessionUser(r) == "" {
+		writeError(w, http.StatusUnauthorized, "Your shopping session has expired; reload the page.")
+		return
+	}
+	limitMB := fmt.Sprintf("%g MB", float64(h.cfg.MaxUploadBytes)/(1<<20))
+	tooLarge := "The picture is larger than " + limitMB + "; choose a smaller one."
+	mediaType, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	var data string
+	switch mediaType {
+	case "multipart/form-data":
+		r.Body = http.MaxBytesReader(w, r.Body, h.cfg.MaxUploadBytes+64<<10)
+		reader, err := r.MultipartReader()
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "The upload could not be read; choose the picture again.")
+			return
+		}
+		raw, err := readFilePart(reader, "background", h.cfg.MaxUploadBytes)
+		switch {
+		case errors.Is(err, errTooLarge) || isMaxBytes(err):
+			writeError(w, http.StatusRequestEntityTooLarge, tooLarge)
+			return
+		case errors.Is(err, errNoFile):
+			writeError(w, http.StatusBadRequest, "Choose a picture to upload.")
+			return
+		case err != nil:
+			writeError(w, http.StatusBadRequest, "The upload could not be read; choose the picture again.")
+			return
+		}
+		data = base64.StdEncoding.EncodeToString(raw)
+	case "application/json":
+		r.Body = http.MaxBytesReader(w, r.Body, h.cfg.MaxUploadBytes*4/3+64<<10)
+		var req struct {
+			ImageData string `json:"image_data"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			if isMaxBytes(err) {
+				writeError(w, http.StatusRequestEntityTooLarge, tooLarge)
+				return
+			}
+			writeError(w, http.StatusBadRequest, "The upload could not be read; choose the picture again.")
+			return
+		}
+		// base64 of the largest picture, plus room for a "data:image/...;base64," header.
+		if int64(len(req.ImageData)) > (h.cfg.MaxUploadBytes+2)/3*4+256 {
+			writeError(w, http.StatusRequestEntityTooLarge, tooLarge)
+			return
+		}
+		if req.ImageData == "" {
+			writeError(w, http.StatusBadRequest, "Choose a picture to upload.")
+			return
+		}
+		data = req.ImageData
+	default:
+		writeError(w, http.StatusUnsupportedMediaType, "Send the picture as a form upload or a data URL.")
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.UploadTimeout)
+	defer cancel()
+	imageURL, err := h.cfg.Service.UploadBackground(ctx, data)
+	if err != nil {
+		if status.Code(err) == codes.InvalidArgument {
+			// The service names what is wrong with the picture ("image_data: is not a PNG, ...").
+			writeError(w, http.StatusBadRequest, "This file "+strings.TrimSuffix(fieldless(status.Convert(err).Message()), ".")+".")
+			return
+		}
+		h.writeServiceError(w, "UploadBackground", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, backgroundResponse{ImageURL: imageURL})
+}
+
+var (
+	errTooLarge = errors.New("file too large")
+	errNoFile   = errors.New("no file")
+)
+
+// readFilePart returns the bytes of the form's file field, refusing more than limit bytes.
+func readFilePart(reader *multipart.Reader, field string, limit int64) ([]byte, error) {
+	for {
+		part, err := reader.NextPart()
+		if err == io.EOF {
+			return nil, errNoFile
+		}
+		if err != nil {
+			return nil, err
+		}
+		if part.FormName() != field || part.FileName() == "" {
+			part.Close()
+			continue
+		}
+		defer part.Close()
+		raw, err := io.ReadAll(io.LimitReader(part, limit+1))
+		if err != nil {
+			return nil, err
+		}
+		if int64(len(raw)) > limit {
+			return nil, errTooLarge
+		}
+		if len(raw) == 0 {
+			return nil, errNoFile
+		}
+		return raw, nil
+	}
+}
+
+func isMaxBytes(err error) bool {
+	var maxErr *http.MaxBytesError
+	return errors.As(err, &maxErr)
+}
+
+// image handles GET Prefix/images/{kind}/{name}: the local store's images, fetched from the side port.
+func (h *handlers) image(w http.ResponseWriter, r *http.Request) {
+	kind, name := r.PathValue("kind"), r.PathValue("name")
+	if h.cfg.ImagesURL == "" || !imageKinds[kind] || !objectName.MatchString(name) {
+		writeError(w, http.StatusNotFound, "no such image")
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.UploadTimeout)
+	defer cancel()
+	upstream := h.cfg.ImagesURL + "/images/" + url.PathEscape(kind) + "/" + url.PathEscape(name)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, upstream, nil)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "no such image")
+		return
+	}
+	resp, err := h.cfg.Client.Do(req)
+	if err != nil {
+		h.cfg.Logf("cartimage: fetching %s: %v", upstream, err)
+		writeError(w, http.StatusServiceUnavailable, "The picture cannot be shown right now; please try again.")
+		return
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		code := http.StatusBadGateway
+		if resp.StatusCode == http.StatusNotFound {
+			code = http.StatusNotFound
+		}
+		writeError(w, code, "no such image")
+		return
+	}
+	for _, header := range []string{"Content-Type", "Content-Length", "Cache-Control"} {
+		if v := resp.Header.Get(header); v != "" {
+			w.Header().Set(header, v)
+		}
+	}
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusOK)
+	io.Copy(w, resp.Body)
+}
+
+// writeServiceError answers a failed call with an HTTP status and a message a shopper can read.
+func (h *handlers) writeServiceError(w http.ResponseWriter, rpc string, err error) {
+	code, message := httpError(err)
+	if code >= 500 {
+		h.cfg.Logf("cartimage: %s failed: %v", rpc, err)
+	}
+	if code == http.StatusTooManyRequests {
+		w.Header().Set("Retry-After", "5")
+	}
+	writeError(w, code, message)
+}
+
+// httpError maps a gRPC error of ImageGenerationService to an HTTP status and a shopper's message.
+func httpError(err error) (int, string) {
+	st, ok := status.FromError(err)
+	if !ok {
+		return http.StatusBadGateway, "Image generation failed unexpectedly; please try again."
+	}
+	switch st.Code() {
+	case codes.InvalidArgument:
+		return http.StatusBadRequest, humanMessage(st.Message())
+	case codes.FailedPrecondition:
+		return http.StatusConflict, "Your cart is empty: add a product before generating a picture."
+	case codes.NotFound:
+		return http.StatusNotFound, humanMessage(st.Message())
+	case codes.ResourceExhausted:
+		return http.StatusTooManyRequests, "Many pictures are being made right now; please try again in a moment."
+	case codes.Unavailable, codes.Canceled:
+		return http.StatusServiceUnavailable, "Image generation is unavailable right now; please try again later."
+	case codes.DeadlineExceeded:
+		return http.StatusGatewayTimeout, "Image generation is taking too long to answer; please try again."
+	default:
+		return http.StatusBadGateway, "Image generation failed unexpectedly; please try again."
+	}
+}
+
+// fieldless drops the service's leading "field: " from a message.
+func fieldless(message string) string {
+	if field, rest, ok := strings.Cut(message, ": "); ok && field != "" && !strings.ContainsAny(field, " '") {
+		return rest
+	}
+	return message
+}
+
+// humanMessage drops the service's leading "field: " and capitalises the rest.
+func humanMessage(message string) string {
+	message = fieldless(message)
+	if message == "" {
+		return "The request was refused."
+	}
+	return strings.ToUpper(message[:1]) + message[1:]
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, message string) {
+	writeJSON(w, code, map[string]string{"error": message})
+}

@@ -1,0 +1,440 @@
+package cartimage
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// fakeService records what the handlers sent and answers what the test says.
+type fakeService struct {
+	mu         sync.Mutex
+	calls      int
+	userID     string
+	style      string
+	background string
+	statusID   string
+	uploaded   string
+	deadline   time.Duration
+	generation Generation
+	status     Status
+	imageURL   string
+	err        error
+}
+
+func (f *fakeService) record(ctx context.Context) {
+	f.calls++
+	if d, ok := ctx.Deadline(); ok {
+		f.deadline = time.Until(d)
+	}
+}
+
+func (f *fakeService) GenerateCartImage(ctx context.Context, userID, style, backgroundURL string) (Generation, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record(ctx)
+	f.userID, f.style, f.background = userID, style, backgroundURL
+	return f.generation, f.err
+}
+
+func (f *fakeService) GetImageGenerationStatus(ctx context.Context, id string) (Status, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record(ctx)
+	f.statusID = id
+	return f.status, f.err
+}
+
+func (f *fakeService) UploadBackground(ctx context.Context, data string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record(ctx)
+	f.uploaded = data
+	return f.imageURL, f.err
+}
+
+const session = "2f0c6a8e-session"
+
+func newHandler(svc Service, mutate ...func(*Config)) http.Handler {
+	cfg := Config{
+		Service:        svc,
+		SessionUser:    func(r *http.Request) string { return r.Header.Get("X-Test-Session") },
+		MaxUploadBytes: 1024,
+		Timeout:        3 * time.Second,
+	}
+	for _, m := range mutate {
+		m(&cfg)
+	}
+	return Handler(cfg)
+}
+
+func do(t *testing.T, h http.Handler, method, path, contentType string, body io.Reader) (*httptest.ResponseRecorder, map[string]any) {
+	t.Helper()
+	req := httptest.NewRequest(method, path, body)
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	req.Header.Set("X-Test-Session", session)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	var answer map[string]any
+	if strings.HasPrefix(rec.Header().Get("Content-Type"), "application/json") {
+		if err := json.Unmarshal(rec.Body.Bytes(), &answer); err != nil {
+			t.Fatalf("%s %s: answer is not JSON: %q", method, path, rec.Body.String())
+		}
+	}
+	return rec, answer
+}
+
+func TestGenerateSendsTheSessionUserNeverOneFromTheBrowser(t *testing.T) {
+	svc := &fakeService{generation: Generation{ID: "gen-1", Status: "processing"}}
+	rec, answer := do(t, newHandler(svc), "POST", "/cart/image/generate", "application/json",
+		strings.NewReader(`{"style": "vintage", "background_url": "/cart/image/images/backgrounds/x.jpg", "user_id": "someone-else"}`))
+	if rec.Code != http.StatusAccepted {
+		t.Fatalf("code = %d, want 202; body %s", rec.Code, rec.Body)
+	}
+	if svc.userID != session {
+		t.Errorf("service got user %q, want the session user %q", svc.userID, session)
+	}
+	if svc.style != "vintage" || svc.background != "/cart/image/images/backgrounds/x.jpg" {
+		t.Errorf("service got style %q background %q", svc.style, svc.background)
+	}
+	if answer["id"] != "gen-1" || answer["status"] != "processing" {
+		t.Errorf("answer = %v", answer)
+	}
+}
+
+func TestGenerateAlreadyDrawnAnswersTheImage(t *testing.T) {
+	svc := &fakeService{generation: Generation{ID: "gen-2", Status: "completed", ImageURL: "/cart/image/images/generated/a.png"}}
+	rec, answer := do(t, newHandler(svc), "POST", "/cart/image/generate", "application/json", strings.NewReader(`{}`))
+	if rec.Code != http.StatusOK || answer["image_url"] != "/cart/image/images/generated/a.png" {
+		t.Fatalf("code %d answer %v", rec.Code, answer)
+	}
+}
+
+func TestGenerateCallHasADeadline(t *testing.T) {
+	svc := &fakeService{generation: Generation{ID: "g", Status: "processing"}}
+	do(t, newHandler(svc), "POST", "/cart/image/generate", "application/json", strings.NewReader(`{}`))
+	if svc.deadline <= 0 || svc.deadline > 3*time.Second {
+		t.Errorf("deadline left = %v, want within the configured 3s", svc.deadline)
+	}
+}
+
+func TestWithoutASessionNothingIsCalled(t *testing.T) {
+	svc := &fakeService{}
+	h := newHandler(svc)
+	for _, path := range []string{"/cart/image/generate", "/cart/image/background"} {
+		req := httptest.NewRequest("POST", path, strings.NewReader(`{}`))
+		req.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusUnauthorized {
+			t.Errorf("%s without session: code %d, want 401", path, rec.Code)
+		}
+	}
+	if svc.calls != 0 {
+		t.Errorf("service called %d times", svc.calls)
+	}
+}
+
+func TestGenerateRefusesBadJSON(t *testing.T) {
+	for name, body := range map[string]string{
+		"empty":           "",
+		"truncated":       `{"style": "vin`,
+		"array":           `["vintage"]`,
+		"style not text":  `{"style": 5}`,
+		"style too long":  `{"style": "` + strings.Repeat("x", 65) + `"}`,
+		"url too long":    `{"background_url": "` + strings.Repeat("x", 2049) + `"}`,
+		"body over limit": `{"style": "` + strings.Repeat(" ", 20000) + `"}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			svc := &fakeService{}
+			rec, answer := do(t, newHandler(svc), "POST", "/cart/image/generate", "application/json", strings.NewReader(body))
+			if rec.Code != http.StatusBadRequest {
+				t.Fatalf("code = %d, want 400", rec.Code)
+			}
+			if msg, _ := answer["error"].(string); !strings.Contains(msg, "could not be read") {
+				t.Errorf("error = %q", msg)
+			}
+			if svc.calls != 0 {
+				t.Errorf("service was called")
+			}
+		})
+	}
+}
+
+func TestServiceErrorsBecomeHTTPStatusesAndShortMessages(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		err      error
+		code     int
+		contains string
+		hidden   string
+	}{
+		{"invalid argument", status.Error(codes.InvalidArgument, "style_preference: unknown style 'cubist'; choose one of: modern"), 400, "Unknown style 'cubist'", "style_preference"},
+		{"empty cart", status.Error(codes.FailedPrecondition, "the cart of user 'u1' is empty"), 409, "Your cart is empty", "u1"},
+		{"unknown product", status.Error(codes.NotFound, "product 'NOSUCH' is not in the product catalog"), 404, "Product 'NOSUCH' is not in the product catalog", ""},
+		{"busy", status.Error(codes.ResourceExhausted, "too many image generations are in progress"), 429, "try again in a moment", ""},
+		{"peer down", status.Error(codes.Unavailable, "cart service (cartservice:7070) is unavailable: cannot connect"), 503, "unavailable right now", "cartservice:7070"},
+		{"slow", status.Error(codes.DeadlineExceeded, "deadline exceeded"), 504, "taking too long", ""},
+		{"internal", status.Error(codes.Internal, "traceback: KeyError"), 502, "failed unexpectedly", "KeyError"},
+		{"not a gRPC error", errors.New("dial tcp: secret-host"), 502, "failed unexpectedly", "secret-host"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			svc := &fakeService{err: tc.err}
+			rec, answer := do(t, newHandler(svc), "POST", "/cart/image/generate", "application/json", strings.NewReader(`{"style": "modern"}`))
+			if rec.Code != tc.code {
+				t.Fatalf("code = %d, want %d", rec.Code, tc.code)
+			}
+			msg, _ := answer["error"].(string)
+			if !strings.Contains(msg, tc.contains) {
+				t.Errorf("error = %q, want it to contain %q", msg, tc.contains)
+			}
+			if tc.hidden != "" && strings.Contains(rec.Body.String(), tc.hidden) {
+				t.Errorf("answer shows %q to the shopper: %s", tc.hidden, rec.Body)
+			}
+			if tc.code == http.StatusTooManyRequests && rec.Header().Get("Retry-After") == "" {
+				t.Errorf("429 without Retry-After")
+			}
+		})
+	}
+}
+
+func TestStatus(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		status Status
+		code   int
+		want   map[string]any
+	}{
+		{"processing", Status{Status: "processing", Progress: 42}, 200, map[string]any{"status": "processing", "progress": 42.0}},
+		{"completed", Status{Status: "completed", Progress: 100, ImageURL: "/cart/image/images/generated/a.png"}, 200,
+			map[string]any{"status": "completed", "image_url": "/cart/image/images/generated/a.png"}},
+		{"failed", Status{Status: "failed", Error: "the image could not be saved; please try again in a moment"}, 200,
+			map[string]any{"status": "failed", "error": "the image could not be saved; please try again in a moment"}},
+		{"not found", Status{Status: "not_found"}, 404, map[string]any{"status": "not_found"}},
+		{"unexpected", Status{Status: "sideways"}, 502, map[string]any{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			svc := &fakeService{status: tc.status}
+			rec, answer := do(t, newHandler(svc), "GET", "/cart/image/status/gen-7", "", nil)
+			if rec.Code != tc.code {
+				t.Fatalf("code = %d, want %d: %s", rec.Code, tc.code, rec.Body)
+			}
+			if svc.statusID != "gen-7" {
+				t.Errorf("asked for %q", svc.statusID)
+			}
+			for k, v := range tc.want {
+				if answer[k] != v {
+					t.Errorf("%s = %v, want %v", k, answer[k], v)
+				}
+			}
+			if rec.Header().Get("Cache-Control") != "no-store" {
+				t.Errorf("status answers must not be cached")
+			}
+		})
+	}
+}
+
+func TestStatusOfAMalformedIDIsNotAskedFor(t *testing.T) {
+	svc := &fakeService{}
+	for _, id := range []string{"a%20b", strings.Repeat("x", 129), "x.y"} {
+		rec, answer := do(t, newHandler(svc), "GET", "/cart/image/status/"+id, "", nil)
+		if rec.Code != http.StatusNotFound || answer["status"] != "not_found" {
+			t.Errorf("%q: code %d answer %v", id, rec.Code, answer)
+		}
+	}
+	if svc.calls != 0 {
+		t.Errorf("service called %d times", svc.calls)
+	}
+}
+
+func multipartBody(t *testing.T, field, filename string, content []byte) (string, *bytes.Buffer) {
+	t.Helper()
+	var buf bytes.Buffer
+	w := multipart.NewWriter(&buf)
+	w.WriteField("note", "ignored")
+	if field != "" {
+		part, err := w.CreateFormFile(field, filename)
+		if err != nil {
+			t.Fatal(err)
+		}
+		part.Write(content)
+	}
+	w.Close()
+	return w.FormDataContentType(), &buf
+}
+
+func TestBackgroundFormUploadIsSentAsBase64(t *testing.T) {
+	photo := []byte("\x89PNG\r\n\x1a\n not really, the service judges the content")
+	svc := &fakeService{imageURL: "/cart/image/images/backgrounds/abc.png"}
+	contentType, body := multipartBody(t, "background", "beach.png", photo)
+	rec, answer := do(t, newHandler(svc), "POST", "/cart/image/background", contentType, body)
+	if rec.Code != http.StatusOK || answer["image_url"] != "/cart/image/images/backgrounds/abc.png" {
+		t.Fatalf("code %d answer %v", rec.Code, answer)
+	}
+	if svc.uploaded != base64.StdEncoding.EncodeToString(photo) {
+		t.Errorf("service got %q", svc.uploaded)
+	}
+}
+
+func TestBackgroundDataURLIsPassedOn(t *testing.T) {
+	dataURL := "data:image/png;base64,iVBORw0KGgo="
+	svc := &fakeService{imageURL: "/cart/image/images/backgrounds/abc.png"}
+	rec, _ := do(t, newHandler(svc), "POST", "/cart/image/background", "application/json",
+		strings.NewReader(`{"image_data": "`+dataURL+`"}`))
+	if rec.Code != http.StatusOK || svc.uploaded != dataURL {
+		t.Fatalf("code %d, service got %q", rec.Code, svc.uploaded)
+	}
+}
+
+func TestBackgroundRefusals(t *testing.T) {
+	big := bytes.Repeat([]byte("x"), 1025)
+	for _, tc := range []struct {
+		name     string
+		body     func() (string, io.Reader)
+		code     int
+		contains string
+	}{
+		{"file over the limit", func() (string, io.Reader) { return multipartBody(t, "background", "big.jpg", big) }, 413, "larger than"},
+		{"data URL over the limit", func() (string, io.Reader) {
+			return "application/json", strings.NewReader(`{"image_data": "` + strings.Repeat("A", 2000) + `"}`)
+		}, 413, "larger than"},
+		{"no file field", func() (string, io.Reader) { return multipartBody(t, "", "", nil) }, 400, "Choose a picture"},
+		{"another field", func() (string, io.Reader) { return multipartBody(t, "photo", "a.jpg", []byte("abc")) }, 400, "Choose a picture"},
+		{"empty file", func() (string, io.Reader) { return multipartBody(t, "background", "a.jpg", nil) }, 400, "Choose a picture"},
+		{"empty data URL", func() (string, io.Reader) { return "application/json", strings.NewReader(`{"image_data": ""}`) }, 400, "Choose a picture"},
+		{"bad JSON", func() (string, io.Reader) { return "application/json", strings.NewReader(`{"image_data": `) }, 400, "could not be read"},
+		{"broken multipart", func() (string, io.Reader) {
+			return "multipart/form-data; boundary=xyz", strings.NewReader("--xyz\r\nContent-Disposition: form-data; name=\"background\"; filename=\"a\"\r\n\r\nabc")
+		}, 400, "could not be read"},
+		{"multipart without boundary", func() (string, io.Reader) { return "multipart/form-data", strings.NewReader("x") }, 400, "could not be read"},
+		{"raw bytes", func() (string, io.Reader) { return "image/png", strings.NewReader("x") }, 415, "form upload or a data URL"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			svc := &fakeService{imageURL: "/x"}
+			contentType, body := tc.body()
+			rec, answer := do(t, newHandler(svc), "POST", "/cart/image/background", contentType, body)
+			if rec.Code != tc.code {
+				t.Fatalf("code = %d, want %d: %s", rec.Code, tc.code, rec.Body)
+			}
+			if msg, _ := answer["error"].(string); !strings.Contains(msg, tc.contains) {
+				t.Errorf("error = %q, want %q", msg, tc.contains)
+			}
+			if svc.calls != 0 {
+				t.Errorf("service was called")
+			}
+		})
+	}
+}
+
+func TestBackgroundRefusedByTheServiceShowsItsReason(t *testing.T) {
+	svc := &fakeService{err: status.Error(codes.InvalidArgument, "image_data: is not a PNG, JPEG or WebP image")}
+	contentType, body := multipartBody(t, "background", "notes.txt", []byte("hello"))
+	rec, answer := do(t, newHandler(svc), "POST", "/cart/image/background", contentType, body)
+	if rec.Code != http.StatusBadRequest || answer["error"] != "This file is not a PNG, JPEG or WebP image." {
+		t.Fatalf("code %d answer %v", rec.Code, answer)
+	}
+}
+
+func TestImageRoute(t *testing.T) {
+	const name = "abcdefghijklmnop1234.png"
+	upstreamHits := 0
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		upstreamHits++
+		if r.URL.Path != "/images/generated/"+name {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "image/png")
+		w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+		w.Write([]byte("PNGDATA"))
+	}))
+	defer upstream.Close()
+	h := newHandler(&fakeService{}, func(c *Config) { c.ImagesURL = upstream.URL + "/" })
+
+	rec, _ := do(t, h, "GET", "/cart/image/images/generated/"+name, "", nil)
+	if rec.Code != 200 || rec.Body.String() != "PNGDATA" || rec.Header().Get("Content-Type") != "image/png" {
+		t.Fatalf("code %d type %q body %q", rec.Code, rec.Header().Get("Content-Type"), rec.Body)
+	}
+	if rec.Header().Get("Cache-Control") != "public, max-age=31536000, immutable" {
+		t.Errorf("cache header not passed on: %q", rec.Header().Get("Cache-Control"))
+	}
+
+	rec, _ = do(t, h, "GET", "/cart/image/images/backgrounds/abcdefghijklmnop9999.jpg", "", nil)
+	if rec.Code != 404 {
+		t.Errorf("missing image: code %d, want 404", rec.Code)
+	}
+
+	hits := upstreamHits
+	for _, path := range []string{
+		"/cart/image/images/secrets/abcdefghijklmnop1234.png",
+		"/cart/image/images/generated/short.png",
+		"/cart/image/images/generated/abcdefghijklmnop1234.exe",
+		"/cart/image/images/generated/..%2f..%2fetc%2fpasswd",
+	} {
+		rec, _ := do(t, h, "GET", path, "", nil)
+		if rec.Code != 404 {
+			t.Errorf("%s: code %d, want 404", path, rec.Code)
+		}
+	}
+	if upstreamHits != hits {
+		t.Errorf("a refused name reached the service")
+	}
+}
+
+func TestImageRouteWhenTheServiceIsDownOrNotConfigured(t *testing.T) {
+	down := httptest.NewServer(http.NotFoundHandler())
+	downURL := down.URL
+	down.Close()
+	rec, answer := do(t, newHandler(&fakeService{}, func(c *Config) { c.ImagesURL = downURL }), "GET",
+		"/cart/image/images/generated/abcdefghijklmnop1234.png", "", nil)
+	if rec.Code != http.StatusServiceUnavailable || !strings.Contains(answer["error"].(string), "cannot be shown") {
+		t.Errorf("service down: code %d answer %v", rec.Code, answer)
+	}
+	rec, _ = do(t, newHandler(&fakeService{}), "GET", "/cart/image/images/generated/abcdefghijklmnop1234.png", "", nil)
+	if rec.Code != http.StatusNotFound {
+		t.Errorf("no ImagesURL: code %d, want 404", rec.Code)
+	}
+}
+
+func TestRoutesAndMethods(t *testing.T) {
+	h := newHandler(&fakeService{}, func(c *Config) { c.Prefix = "/shop/cart/image/" })
+	for _, tc := range []struct {
+		method, path string
+		code         int
+	}{
+		{"GET", "/shop/cart/image/generate", http.StatusMethodNotAllowed},
+		{"POST", "/shop/cart/image/status/x", http.StatusMethodNotAllowed},
+		{"GET", "/shop/cart/image/nothing", http.StatusNotFound},
+		{"POST", "/shop/cart/image/generate", http.StatusAccepted},
+	} {
+		rec, _ := do(t, h, tc.method, tc.path, "application/json", strings.NewReader(`{}`))
+		if rec.Code != tc.code {
+			t.Errorf("%s %s: code %d, want %d", tc.method, tc.path, rec.Code, tc.code)
+		}
+	}
+}
+
+func TestPageData(t *testing.T) {
+	page := Config{Prefix: "/base/cart/image/"}.Page("/base/static")
+	if page.Prefix != "/base/cart/image" || page.StaticBase != "/base/static" || page.MaxUploadBytes != 10<<20 {
+		t.Errorf("page = %+v", page)
+	}
+	if len(page.Styles) != 7 || page.Styles[0].Name != "modern" {
+		t.Errorf("styles = %v", page.Styles)
+	}
+}

@@ -1,0 +1,285 @@
+// "Generate image" on the cart page: background upload with preview, generation with a progress bar,
+// the finished picture with a download link, errors a shopper can read, and a retry. No framework.
+(function () {
+  "use strict";
+
+  var root = document.getElementById("cart-image");
+  if (!root) {
+    return;
+  }
+
+  var POLL_INTERVAL_MS = 1000; // how often the status is asked for
+  var POLL_TIMEOUT_MS = 180000; // after this long (page visible), give up waiting
+  var REQUEST_TIMEOUT_MS = 20000; // one request to the shop
+  var UPLOAD_TIMEOUT_MS = 60000; // one background upload
+  var MAX_POLL_FAILURES = 3; // consecutive failed status requests before giving up
+
+  var prefix = root.dataset.prefix;
+  var maxUpload = Number(root.dataset.maxUpload) || 10485760;
+
+  var el = {
+    file: root.querySelector(".cart-image-file"),
+    preview: root.querySelector(".cart-image-preview"),
+    previewImg: root.querySelector(".cart-image-preview img"),
+    remove: root.querySelector(".cart-image-remove"),
+    uploadState: root.querySelector(".cart-image-upload-state"),
+    generate: root.querySelector(".cart-image-generate"),
+    progress: root.querySelector(".cart-image-progress"),
+    bar: root.querySelector(".cart-image-bar"),
+    barFill: root.querySelector(".cart-image-bar span"),
+    progressText: root.querySelector(".cart-image-progress-text"),
+    error: root.querySelector(".cart-image-error"),
+    errorText: root.querySelector(".cart-image-error p"),
+    retry: root.querySelector(".cart-image-retry"),
+    result: root.querySelector(".cart-image-result"),
+    resultImg: root.querySelector(".cart-image-result img"),
+    download: root.querySelector(".cart-image-download")
+  };
+
+  var background = { url: "", pending: null, previewURL: "" };
+  var run = 0; // the current generation; a newer one makes older polls stop
+
+  // request sends one request and resolves to {status, body}; rejects with a readable Error.
+  function request(method, path, body, timeoutMs) {
+    var controller = new AbortController();
+    var timer = setTimeout(function () { controller.abort(); }, timeoutMs);
+    var init = { method: method, signal: controller.signal, credentials: "same-origin", headers: {} };
+    if (body instanceof FormData) {
+      init.body = body;
+    } else if (body !== undefined) {
+      init.body = JSON.stringify(body);
+      init.headers["Content-Type"] = "application/json";
+    }
+    return fetch(prefix + path, init).then(function (response) {
+      return response.json().catch(function () { return {}; }).then(function (data) {
+        return { status: response.status, body: data };
+      });
+    }, function () {
+      throw new Error("The shop could not be reached; check your connection and try again.");
+    }).finally(function () { clearTimeout(timer); });
+  }
+
+  function failure(answer, fallback) {
+    return new Error((answer.body && answer.body.error) || fallback);
+  }
+
+  function show(node, visible) {
+    node.hidden = !visible;
+  }
+
+  function setProgress(percent, text) {
+    var value = Math.max(0, Math.min(100, Math.round(percent)));
+    el.barFill.style.width = Math.max(value, 3) + "%";
+    el.bar.setAttribute("aria-valuenow", String(value));
+    el.progressText.textContent = text;
+  }
+
+  function showError(message) {
+    show(el.progress, false);
+    el.errorText.textContent = message;
+    show(el.error, true);
+    el.generate.disabled = false;
+    el.generate.textContent = "Generate image";
+  }
+
+  function selectedStyle() {
+    var checked = root.querySelector("input[name='cart-image-style']:checked");
+    return checked ? checked.value : "";
+  }
+
+  // --- background upload: starts as soon as a file is chosen -------------------------------------
+
+  function clearBackground() {
+    if (background.previewURL) {
+      URL.revokeObjectURL(background.previewURL);
+    }
+    background = { url: "", pending: null, previewURL: "" };
+    el.file.value = "";
+    el.previewImg.removeAttribute("src");
+    show(el.preview, false);
+    el.uploadState.textContent = "";
+    el.uploadState.classList.remove("cart-image-upload-failed");
+  }
+
+  function uploadBackground(file) {
+    clearBackground();
+    if (file.size > maxUpload) {
+      uploadFailed("The picture is larger than " + Math.round(maxUpload / 1048576) + " MB; choose a smaller one.");
+      return;
+    }
+    background.previewURL = URL.createObjectURL(file);
+    el.previewImg.src = background.previewURL;
+    show(el.preview, true);
+    el.uploadState.textContent = "Uploading your photo…";
+    var form = new FormData();
+    form.append("background", file, file.name);
+    var mine = background;
+    mine.pending = request("POST", "/background", form, UPLOAD_TIMEOUT_MS).then(function (answer) {
+      if (answer.status !== 200 || !answer.body.image_url) {
+        throw failure(answer, "The photo could not be uploaded; please try again.");
+      }
+      if (background === mine) {
+        mine.url = answer.body.image_url;
+        el.uploadState.textContent = "Your photo will be the background.";
+      }
+      return mine.url;
+    }).catch(function (error) {
+      if (background === mine) {
+        uploadFailed(error.message);
+      }
+      throw error;
+    });
+    mine.pending.catch(function () {}); // reported above; generate() looks at it again
+  }
+
+  function uploadFailed(message) {
+    if (background.previewURL) {
+      URL.revokeObjectURL(background.previewURL);
+    }
+    background = { url: "", pending: null, previewURL: "" };
+    el.previewImg.removeAttribute("src");
+    show(el.preview, false);
+    el.file.value = "";
+    el.uploadState.textContent = message;
+    el.uploadState.classList.add("cart-image-upload-failed");
+  }
+
+  el.file.addEventListener("change", function () {
+    if (el.file.files && el.file.files[0]) {
+      uploadBackground(el.file.files[0]);
+    }
+  });
+  el.remove.addEventListener("click", function () {
+    clearBackground();
+    el.file.focus();
+  });
+
+  // --- generation ------------------------------------------------------------------------------------
+
+  function generate() {
+    var mine = ++run;
+    var style = selectedStyle();
+    show(el.error, false);
+    show(el.result, false);
+    el.generate.disabled = true;
+    el.generate.textContent = "Generating…";
+    show(el.progress, true);
+    setProgress(0, background.pending && !background.url ? "Uploading your photo…" : "Starting…");
+
+    var ready = background.pending ? background.pending : Promise.resolve("");
+    ready.catch(function () {
+      throw new Error("The background photo could not be uploaded; remove it or choose another.");
+    }).then(function (backgroundURL) {
+      setProgress(0, "Starting…");
+      return request("POST", "/generate", { style: style, background_url: backgroundURL || "" }, REQUEST_TIMEOUT_MS);
+    }).then(function (answer) {
+      if (answer.status !== 200 && answer.status !== 202) {
+        throw failure(answer, "The picture could not be started; please try again.");
+      }
+      if (answer.body.status === "completed" && answer.body.image_url) {
+        return answer.body.image_url;
+      }
+      return poll(mine, answer.body.id);
+    }).then(function (imageURL) {
+      if (mine === run) {
+        finished(imageURL, style);
+      }
+    }).catch(function (error) {
+      if (mine === run) {
+        showError(error.message);
+      }
+    });
+  }
+
+  // poll asks for the status every POLL_INTERVAL_MS while the page is visible, until the generation
+  // ends, POLL_TIMEOUT_MS of visible time have passed, or MAX_POLL_FAILURES requests in a row failed.
+  function poll(mine, id) {
+    return new Promise(function (resolve, reject) {
+      var waited = 0;
+      var failures = 0;
+      var timer = null;
+
+      function stop() {
+        clearTimeout(timer);
+        document.removeEventListener("visibilitychange", onVisibility);
+      }
+      function onVisibility() {
+        if (!document.hidden && timer === null) {
+          tick();
+        }
+      }
+      function later() {
+        timer = null;
+        if (document.hidden) {
+          return; // resumes on visibilitychange
+        }
+        timer = setTimeout(function () { timer = null; waited += POLL_INTERVAL_MS; tick(); }, POLL_INTERVAL_MS);
+      }
+      function tick() {
+        if (mine !== run) {
+          stop();
+          return;
+        }
+        if (waited >= POLL_TIMEOUT_MS) {
+          stop();
+          reject(new Error("The picture is taking longer than expected; please try again."));
+          return;
+        }
+        request("GET", "/status/" + encodeURIComponent(id), undefined, REQUEST_TIMEOUT_MS).then(function (answer) {
+          if (answer.status !== 200) {
+            var error = failure(answer, "The picture's progress could not be read; please try again.");
+            error.final = answer.status === 404; // expired or unknown: asking again will not help
+            throw error;
+          }
+          failures = 0;
+          var st = answer.body;
+          if (st.status === "completed") {
+            stop();
+            resolve(st.image_url);
+          } else if (st.status === "failed") {
+            stop();
+            reject(new Error(st.error || "The picture could not be made; please try again."));
+          } else {
+            setProgress(st.progress || 0, "Drawing your picture… " + (st.progress || 0) + "%");
+            later();
+          }
+        }).catch(function (error) {
+          failures += 1;
+          if (failures >= MAX_POLL_FAILURES || error.final) {
+            stop();
+            reject(error);
+          } else {
+            later();
+          }
+        });
+      }
+
+      document.addEventListener("visibilitychange", onVisibility);
+      tick();
+    });
+  }
+
+  function finished(imageURL, style) {
+    setProgress(100, "Done!");
+    el.resultImg.onload = function () {
+      show(el.progress, false);
+      show(el.result, true);
+      el.generate.disabled = false;
+      el.generate.textContent = "Generate again";
+      el.result.focus();
+    };
+    el.resultImg.onerror = function () {
+      showError("The picture was made but cannot be shown; please try again.");
+    };
+    el.resultImg.src = imageURL;
+    var extension = (imageURL.split("?")[0].match(/\.(png|jpg|webp)$/) || [null, "png"])[1];
+    el.download.href = imageURL;
+    el.download.setAttribute("download", "my-cart-" + (style || "picture") + "." + extension);
+  }
+
+  el.generate.addEventListener("click", generate);
+  el.retry.addEventListener("click", function () {
+    generate();
+    el.generate.focus();
+  });
+})();

@@ -1,0 +1,231 @@
+"""The shopper's side in a real browser: the demo shop's cart page (the frontend kit's handlers, partial
+and script) on the dev stack and the real service, driven in headless Chromium by Playwright.
+
+Screenshots of every finished state go to out/screenshots/.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from devstack.process import free_port
+from devstack.shop import DemoShop, build_demoshop
+
+ROOT = Path(__file__).resolve().parent.parent
+SCREENSHOTS = ROOT / "out" / "screenshots"
+# Generous: the machine may be loaded; the page's own polling gives up after 3 minutes.
+FINISHED_MS = 90_000
+
+
+def chromium_path() -> str:
+    """Debian's Chromium (the browser build Playwright would download cannot be fetched here)."""
+    for candidate in ("/usr/lib/chromium/chromium", shutil.which("chromium"), shutil.which("chromium-browser")):
+        if candidate and Path(candidate).exists():
+            return candidate
+    raise AssertionError("Chromium is not installed: `make test` installs it with .ci/install-system-packages")
+
+
+@pytest.fixture(scope="module")
+def demoshop_binary(tmp_path_factory) -> Path:
+    return build_demoshop(tmp_path_factory.mktemp("demoshop") / "demoshop")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path(), args=["--no-sandbox"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory, demoshop_binary):
+    """A demo shop whose product pictures answer slowly, so a generation's progress can be watched."""
+    with DemoShop(tmp_path_factory.mktemp("shop"), binary=demoshop_binary, picture_latency=1.5) as running:
+        yield running
+
+
+@pytest.fixture
+def page(browser: Browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def screenshot(page: Page, name: str) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.locator("#cart-image").scroll_into_view_if_needed()
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def watch_progress(page: Page) -> None:
+    """Records every value the progress bar shows, in window.progressSeen."""
+    page.evaluate("""() => {
+        window.progressSeen = [];
+        const bar = document.querySelector('[role=progressbar]');
+        new MutationObserver(() => window.progressSeen.push(Number(bar.getAttribute('aria-valuenow'))))
+            .observe(bar, {attributes: true, attributeFilter: ['aria-valuenow']});
+    }""")
+
+
+def fill_cart(shop: DemoShop, page: Page, product_ids: tuple[str, ...]) -> str:
+    """Puts these products in the page's session cart (instead of the sample) and reloads; returns the session.
+
+    Each test that watches progress uses products no other test pictures: the service then fetches their
+    (slowed-down) pictures, so the generation lasts seconds whatever order the tests run in.
+    """
+    session = next(c["value"] for c in page.context.cookies() if c["name"] == "shop_session-id")
+    shop.stack.cart.empty(session)
+    for product_id in product_ids:
+        shop.stack.add_to_cart(session, product_id, 1)
+    page.reload()
+    return session
+
+
+def status_requests(page: Page) -> int:
+    """How many status requests the page has made (the browser's own resource timing, read live)."""
+    return page.evaluate("performance.getEntriesByType('resource').filter(e => e.name.includes('/cart/image/status/')).length")
+
+
+def stored(shop: DemoShop, url: str) -> Path:
+    """The file behind one of the local store's URLs (/cart/image/images/<kind>/<name>)."""
+    assert shop.service is not None
+    return Path(shop.service.env["IMAGE_STORE_DIR"]) / url.split("/cart/image/images/", 1)[1]
+
+
+def test_generate_shows_progress_then_the_picture_with_a_download(shop: DemoShop, page: Page):
+    page.goto(shop.url)
+    fill_cart(shop, page, ("66VCHSJNUP", "LS4PSXUNUM"))  # tank top, salt & pepper shakers
+    expect(page.get_by_role("heading", name="Picture your cart")).to_be_visible()
+    page.get_by_text("Vintage", exact=True).click()
+    expect(page.get_by_role("radio", name="Vintage")).to_be_checked()
+    watch_progress(page)
+
+    page.get_by_role("button", name="Generate image").click()
+    expect(page.get_by_role("progressbar")).to_be_visible()
+    expect(page.get_by_text("Drawing your picture…")).to_be_visible(timeout=FINISHED_MS)
+    download = page.get_by_role("link", name="Download picture")
+    expect(download).to_be_visible(timeout=FINISHED_MS)
+    expect(page.get_by_role("progressbar")).to_be_hidden()
+    screenshot(page, "1-generated-vintage")
+
+    seen = page.evaluate("window.progressSeen")
+    assert any(0 < value < 100 for value in seen), seen
+    assert seen == sorted(seen) and seen[-1] == 100, seen
+    image = page.get_by_role("img", name="A picture of the products in your cart")
+    assert image.evaluate("img => img.complete && img.naturalWidth") == 1024
+
+    href = download.get_attribute("href")
+    assert download.get_attribute("download") == "my-cart-vintage.png"
+    with page.expect_download() as started:
+        download.click()
+    saved = Path(started.value.path()).read_bytes()
+    assert saved == stored(shop, href).read_bytes()
+    assert Image.open(io.BytesIO(saved)).format == "PNG"
+    answer = page.request.get(shop.shop.base_url + href)
+    assert answer.headers["content-type"] == "image/png"
+
+
+def test_a_photo_uploaded_through_the_file_input_becomes_the_background(shop: DemoShop, page: Page, tmp_path):
+    photo = tmp_path / "beach.jpg"
+    Image.new("RGB", (900, 600), (20, 170, 60)).save(photo, "JPEG")
+    page.goto(shop.url)
+    page.get_by_text("Minimalist", exact=True).click()
+    page.get_by_label("Background photo").set_input_files(str(photo))
+    expect(page.get_by_text("Your photo will be the background.")).to_be_visible(timeout=FINISHED_MS)
+    expect(page.get_by_role("img", name="Your background photo")).to_be_visible()
+
+    page.get_by_role("button", name="Generate image").click()
+    image = page.get_by_role("img", name="A picture of the products in your cart")
+    expect(image).to_be_visible(timeout=FINISHED_MS)
+    screenshot(page, "2-generated-with-background")
+
+    href = page.get_by_role("link", name="Download picture").get_attribute("href")
+    picture = Image.open(stored(shop, href)).convert("RGB")
+    backgrounds = list((stored(shop, href).parent.parent / "backgrounds").iterdir())
+    assert len(backgrounds) == 1  # the upload, stored by the service
+    # The uploaded green shows around the products; no style's own backdrop is green.
+    r, g, b = picture.resize((16, 16)).getpixel((0, 15))
+    assert g > r and g > b, (r, g, b)
+
+
+def test_a_text_file_is_refused_with_a_readable_message(shop: DemoShop, page: Page, tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a picture\n")
+    page.goto(shop.url)
+    page.get_by_label("Background photo").set_input_files(str(notes))
+    state = page.locator("#cart-image-upload-state")
+    expect(state).to_have_text("This file is not a PNG, JPEG or WebP image.", timeout=FINISHED_MS)
+    expect(page.get_by_role("img", name="Your background photo")).to_be_hidden()
+    expect(page.get_by_role("button", name="Generate image")).to_be_enabled()
+    screenshot(page, "3-text-file-refused")
+
+
+def test_on_a_phone_with_the_keyboard_only(shop: DemoShop, browser: Browser):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    try:
+        page.goto(shop.url)
+        page.get_by_role("radio", name="Modern").focus()
+        page.keyboard.press("ArrowRight")
+        page.keyboard.press("ArrowRight")
+        expect(page.get_by_role("radio", name="Minimalist")).to_be_checked()
+        page.keyboard.press("Tab")  # the file input
+        page.keyboard.press("Tab")
+        expect(page.get_by_role("button", name="Generate image")).to_be_focused()
+        page.keyboard.press("Enter")
+        expect(page.get_by_role("link", name="Download picture")).to_be_visible(timeout=FINISHED_MS)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, f"the page scrolls sideways on a phone ({width}px)"
+        screenshot(page, "4-phone")
+    finally:
+        context.close()
+
+
+def test_a_service_that_is_down_shows_an_error_not_a_spinner(tmp_path, demoshop_binary, page: Page):
+    with DemoShop(tmp_path, binary=demoshop_binary, service_addr=f"127.0.0.1:{free_port()}") as down:
+        page.goto(down.url)
+        page.get_by_role("button", name="Generate image").click()
+        alert = page.get_by_role("alert")
+        expect(alert).to_contain_text("unavailable right now", timeout=FINISHED_MS)
+        expect(page.get_by_role("progressbar")).to_be_hidden()
+        expect(page.get_by_role("button", name="Try again")).to_be_visible()
+        expect(page.get_by_role("button", name="Generate image")).to_be_enabled()
+        screenshot(page, "5-service-down")
+
+
+def test_polling_stops_while_the_page_is_hidden_and_resumes_when_shown(shop: DemoShop, browser: Browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    try:
+        page.goto(shop.url)
+        fill_cart(shop, page, ("1YMWWN1N4O", "L9ECAV7KIM", "2ZYFJ3GM2N"))  # watch, loafers, hairdryer
+        page.evaluate("""() => {
+            Object.defineProperty(document, 'hidden', {configurable: true, get: () => window.pageHidden === true});
+            window.pageHidden = true;
+            document.dispatchEvent(new Event('visibilitychange'));
+        }""")
+        with page.expect_response("**/cart/image/generate") as answer:
+            page.get_by_role("button", name="Generate image").click()
+        generation_id = answer.value.json()["id"]
+        assert shop.service is not None
+        finished, _ = shop.service.wait_finished(generation_id, timeout=FINISHED_MS / 1000)
+        assert finished.status == "completed"
+        assert status_requests(page) == 1  # the first look, made at once; none while hidden
+        expect(page.get_by_role("progressbar")).to_be_visible()
+        screenshot(page, "6-in-progress")
+
+        page.evaluate("() => { window.pageHidden = false; document.dispatchEvent(new Event('visibilitychange')); }")
+        expect(page.get_by_role("link", name="Download picture")).to_be_visible(timeout=FINISHED_MS)
+        assert status_requests(page) == 2
+    finally:
+        context.close()
