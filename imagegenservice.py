@@ -11,6 +11,7 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 from concurrent import futures
 
 import grpc
@@ -19,14 +20,16 @@ from grpc_reflection.v1alpha import reflection
 
 from genproto import imagegeneration_pb2 as pb
 from genproto import imagegeneration_pb2_grpc as pb_grpc
+from imagegen.admission import Admission
 from imagegen.api import ImageGenerationServicer
 from imagegen.domain import Generator
 from imagegen.generation import ImageGeneration
 from imagegen.http import SidePort
-from imagegen.jobs import StatusStore
 from imagegen.observability import Metrics, configure_logging
 from imagegen.settings import Settings, SettingsError
 from imagegen.shop import ProductPictures, Shop
+from imagegen.state import SharedState
+from imagegen.state.memory import memory_state
 from imagegen.stores import ImageStore
 from imagegen.stores.local import LocalImageStore
 from imagegen.uploads import UploadLimits
@@ -45,13 +48,15 @@ class App:
     side_port: SidePort
     generation: ImageGeneration
     shop: Shop
+    state: SharedState
 
     def start(self) -> None:
-        """Starts both servers and reports SERVING."""
+        """Starts both servers and reports SERVING (the service: only while its shared state answers)."""
         self.server.start()
         self.side_port.start()
-        for service in ("", SERVICE_NAME):
-            self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
+        serving, not_serving = health_pb2.HealthCheckResponse.SERVING, health_pb2.HealthCheckResponse.NOT_SERVING
+        self.health.set("", serving)
+        self.health.set(SERVICE_NAME, serving if self.state.available() else not_serving)
 
     def stop(self) -> int:
         """Stops taking new work, lets running generations finish within the grace period.
@@ -65,6 +70,7 @@ class App:
         self.server.stop(grace=1.0).wait(2.0)
         self.side_port.stop()
         self.shop.close()
+        self.state.close()
         return unfinished
 
 
@@ -88,21 +94,44 @@ def build_store(settings: Settings) -> ImageStore:
     return LocalImageStore(settings.image_store_dir, settings.public_base_url, settings.image_store_max_bytes)
 
 
+def build_state(settings: Settings, on_change: Callable[[bool], None]) -> SharedState:
+    """Redis when REDIS_ADDR is set (several replicas), else in-process state."""
+    if settings.redis_addr:
+        from imagegen.state.redis import redis_state
+
+        return redis_state(
+            settings.redis_addr,
+            status_max_entries=settings.status_max_entries,
+            status_ttl_seconds=settings.status_ttl_seconds,
+            lease_seconds=settings.generation_lease_seconds,
+            timeout_seconds=settings.redis_timeout_seconds,
+            on_change=on_change,
+        )
+    return memory_state(settings.status_max_entries, settings.status_ttl_seconds)
+
+
 def build(settings: Settings, *, generator: Generator | None = None, store: ImageStore | None = None) -> App:
     """Wires the whole service from settings; generator and store can be handed in."""
     metrics = Metrics()
+    for name in settings.deprecated:
+        log.warning("%s is deprecated; see CPU_CONCURRENCY, MODEL_CONCURRENCY and GENERATION_QUEUE_LIMIT", name)
+    health_servicer = health.HealthServicer(experimental_non_blocking=True)
     store = store or build_store(settings)
     generator = generator or build_generator(settings, metrics)
+    state = build_state(settings, lambda up: _shared_state_changed(up, metrics, health_servicer))
+    metrics.shared_state_up.set(1 if state.available() else 0)
     shop = Shop(settings.cart_service_addr, settings.product_catalog_service_addr, settings.peer_timeout_seconds)
     generation = ImageGeneration(
         shop=shop,
         pictures=ProductPictures(settings.product_image_base_url, settings.peer_timeout_seconds),
         generator=generator,
         store=store,
-        statuses=StatusStore(settings.status_max_entries, settings.status_ttl_seconds),
+        state=state,
+        admission=Admission(settings.model_concurrency, settings.generation_queue_limit,
+                            settings.generation_max_wait_seconds, metrics),
         metrics=metrics,
-        workers=settings.generation_workers,
-        queue_size=settings.generation_queue_size,
+        cpu_slots=settings.cpu_slots,
+        cpu_bound_generator=generator.name == "collage",  # Gemini mostly waits on the network
         image_size=settings.image_size,
         upload_limits=UploadLimits(settings.max_upload_bytes, settings.max_image_pixels, settings.background_max_side),
         upload_concurrency=settings.upload_concurrency,
@@ -117,7 +146,6 @@ def build(settings: Settings, *, generator: Generator | None = None, store: Imag
         maximum_concurrent_rpcs=100,
     )
     pb_grpc.add_ImageGenerationServiceServicer_to_server(ImageGenerationServicer(generation), server)
-    health_servicer = health.HealthServicer(experimental_non_blocking=True)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server
@@ -135,11 +163,21 @@ def build(settings: Settings, *, generator: Generator | None = None, store: Imag
             "generator": generator.name,
             "models": ",".join(settings.gemini_models) if generator.name == "gemini" else "",
             "store": type(store).__name__,
+            "state": state.description,
+            "model_concurrency": settings.model_concurrency,
+            "cpu_concurrency": settings.cpu_slots,
             "grpc_port": settings.port,
             "http_port": settings.http_port,
         },
     )
-    return App(settings, server, health_servicer, side_port, generation, shop)
+    return App(settings, server, health_servicer, side_port, generation, shop, state)
+
+
+def _shared_state_changed(up: bool, metrics: Metrics, health_servicer: health.HealthServicer) -> None:
+    """The service's health follows the shared state: NOT_SERVING while Redis cannot be reached."""
+    metrics.shared_state_up.set(1 if up else 0)
+    status = health_pb2.HealthCheckResponse.SERVING if up else health_pb2.HealthCheckResponse.NOT_SERVING
+    health_servicer.set(SERVICE_NAME, status)
 
 
 def main() -> int:

@@ -9,12 +9,13 @@ import threading
 import pytest
 from PIL import Image
 
-from imagegen import jobs
+from imagegen.admission import Admission
 from imagegen.domain import Picture
 from imagegen.errors import Busy
 from imagegen.generation import CartRequest, ImageGeneration
 from imagegen.observability import Metrics
 from imagegen.shop import ProductPictures, Shop
+from imagegen.state.memory import memory_state
 from imagegen.stores.local import LocalImageStore
 from tests.service import wait_for
 
@@ -50,12 +51,14 @@ def held_store(tmp_path):
     store.release.set()
 
 
-def make_generation(devstack, store, **kwargs) -> ImageGeneration:
+def make_generation(devstack, store, generator=None, state=None, concurrency=4, queue_limit=16, max_wait=60.0,
+                    **kwargs) -> ImageGeneration:
+    metrics = Metrics()
     return ImageGeneration(
         shop=Shop(devstack.cart_addr, devstack.catalog_addr, 5),
         pictures=ProductPictures(devstack.picture_base_url, 5),
-        generator=InstantGenerator(), store=store, statuses=jobs.StatusStore(100, 600), metrics=Metrics(),
-        **kwargs)
+        generator=generator or InstantGenerator(), store=store, state=state or memory_state(100, 600),
+        admission=Admission(concurrency, queue_limit, max_wait, metrics), metrics=metrics, **kwargs)
 
 
 def png_b64() -> str:
