@@ -25,6 +25,7 @@ test: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(PY) benchmarks/bench_uploads.py
 	$(PY) benchmarks/bench_generation.py
+	$(PY) benchmarks/bench_capacity.py
 
 ## genproto: regenerate genproto/ from protos/
 genproto: $(VENV)/.installed

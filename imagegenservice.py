@@ -142,6 +142,10 @@ def build(settings: Settings, *, generator: Generator | None = None, store: Imag
         options=[
             ("grpc.max_receive_message_length", settings.max_message_bytes),
             ("grpc.max_send_message_length", 4 * 1024 * 1024),
+            # Clients reconnect every few minutes, so behind a ClusterIP Service (balanced per connection)
+            # a frontend's calls spread over the replicas as time goes by, new ones included.
+            ("grpc.max_connection_age_ms", 5 * 60 * 1000),
+            ("grpc.max_connection_age_grace_ms", 30 * 1000),
         ],
         maximum_concurrent_rpcs=100,
     )
