@@ -11,6 +11,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable
 from concurrent import futures
 
@@ -74,12 +75,12 @@ class App:
         return unfinished
 
 
-def build_generator(settings: Settings, metrics: Metrics) -> Generator:
+def build_generator(settings: Settings, metrics: Metrics, cpu_slots: threading.BoundedSemaphore) -> Generator:
     """The generator IMAGE_GENERATOR asks for (auto: gemini when credentials are configured)."""
     if settings.generator == "gemini":
         from imagegen.generators.gemini import build_gemini_generator
 
-        return build_gemini_generator(settings, metrics=metrics)
+        return build_gemini_generator(settings, metrics=metrics, cpu_slots=cpu_slots)
     from imagegen.generators.collage import CollageGenerator
 
     return CollageGenerator()
@@ -117,7 +118,9 @@ def build(settings: Settings, *, generator: Generator | None = None, store: Imag
         log.warning("%s is deprecated; see CPU_CONCURRENCY, MODEL_CONCURRENCY and GENERATION_QUEUE_LIMIT", name)
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
     store = store or build_store(settings)
-    generator = generator or build_generator(settings, metrics)
+    # One set of CPU slots for every CPU-heavy step of a generation, whichever generator runs.
+    cpu_slots = threading.BoundedSemaphore(settings.cpu_slots)
+    generator = generator or build_generator(settings, metrics, cpu_slots)
     state = build_state(settings, lambda up: _shared_state_changed(up, metrics, health_servicer))
     metrics.shared_state_up.set(1 if state.available() else 0)
     shop = Shop(settings.cart_service_addr, settings.product_catalog_service_addr, settings.peer_timeout_seconds)
@@ -130,7 +133,7 @@ def build(settings: Settings, *, generator: Generator | None = None, store: Imag
         admission=Admission(settings.model_concurrency, settings.generation_queue_limit,
                             settings.generation_max_wait_seconds, metrics),
         metrics=metrics,
-        cpu_slots=settings.cpu_slots,
+        cpu_slots=cpu_slots,
         cpu_bound_generator=generator.name == "collage",  # Gemini mostly waits on the network
         image_size=settings.image_size,
         upload_limits=UploadLimits(settings.max_upload_bytes, settings.max_image_pixels, settings.background_max_side),

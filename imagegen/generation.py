@@ -68,7 +68,7 @@ class ImageGeneration:
         state: SharedState,
         admission: Admission,
         metrics: Metrics,
-        cpu_slots: int = 2,
+        cpu_slots: threading.BoundedSemaphore | None = None,
         cpu_bound_generator: bool = False,
         image_size: int = 1024,
         upload_limits: UploadLimits = UploadLimits(),
@@ -90,7 +90,7 @@ class ImageGeneration:
         # Decoding a background can take ~250 MiB at the pixel limit: bound how many run at once.
         self._upload_slots = threading.BoundedSemaphore(upload_concurrency)
         # Drawing and encoding hold a core: more at once than cores only adds memory and latency.
-        self._cpu_slots = threading.BoundedSemaphore(cpu_slots)
+        self._cpu_slots = cpu_slots or threading.BoundedSemaphore(2)
         self._cpu_bound_generator = cpu_bound_generator
         self._accepting = True
         self._lock = threading.Lock()

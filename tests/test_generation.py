@@ -201,7 +201,8 @@ def test_beyond_the_queue_the_caller_is_told_to_retry(devstack, tmp_path):
 def test_a_cpu_bound_generator_draws_at_most_cpu_slots_at_once(devstack, tmp_path):
     generator = GatedGenerator()
     generation = make_generation(devstack, LocalImageStore(str(tmp_path), "http://localhost:1"), generator=generator,
-                                 concurrency=8, cpu_slots=2, cpu_bound_generator=True)
+                                 concurrency=8, cpu_slots=threading.BoundedSemaphore(2),
+                                 cpu_bound_generator=True)
     records = [generation.start(CartRequest(items=(("9SIQT8TOJO", n),))) for n in range(1, 7)]
     wait_for(lambda: generator.running == 2, what="two drawing")
     generator.release.set()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import random
@@ -179,6 +180,7 @@ class GeminiGenerator:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        cpu_slots: contextlib.AbstractContextManager | None = None,
     ) -> None:
         if not models:
             raise GeminiSetupError("GEMINI_MODEL names no model")
@@ -197,6 +199,8 @@ class GeminiGenerator:
         self._rng = rng or random.Random()
         self._gone: set[str] = set()
         self._gone_lock = threading.Lock()
+        # Converting pictures and building reference sheets hold a core; the model call does not.
+        self._cpu_slots = cpu_slots or contextlib.nullcontext()
 
     def __repr__(self) -> str:
         return f"GeminiGenerator(mode={self.mode!r}, models={self.models!r})"
@@ -226,13 +230,15 @@ class GeminiGenerator:
 
     def _generate(self, request: GenerationInput, progress: Progress) -> Picture:
         progress(0.05)
-        attachments = self._attachments(request)
+        with self._cpu_slots:
+            attachments = self._attachments(request)
         text = prompts.build_prompt(attachments.request, reference_sheet=attachments.reference_sheet)
         contents = [types.Part.from_text(text=text), *attachments.parts]
         progress(0.1)
         response, model = self._call_chain(contents, request.size)
         progress(0.9)
-        picture = self._picture(response, model)
+        with self._cpu_slots:
+            picture = self._picture(response, model)
         progress(1.0)
         return picture
 
@@ -465,6 +471,7 @@ def build_gemini_generator(
     credentials: Any = None,
     base_url: str | None = None,
     retry: RetryPolicy | None = None,
+    cpu_slots: contextlib.AbstractContextManager | None = None,
 ) -> GeminiGenerator:
     """Builds the generator at start: resolves the key (or Vertex credentials) and the SDK client.
 
@@ -529,6 +536,7 @@ def build_gemini_generator(
         metrics=metrics,
         retry=retry,
         secret=secret,
+        cpu_slots=cpu_slots,
     )
     logger.info(
         "gemini generator ready",
