@@ -132,3 +132,20 @@ def test_redis_with_the_local_store_refuses_to_start(make_service, redis_addr):
     service = make_service({"REDIS_ADDR": redis_addr}, wait=False)
     assert service.process.wait(30) == 2
     assert "REDIS_ADDR (several replicas) needs GCS_BUCKET" in service.logs()
+
+
+def test_a_replica_started_while_redis_is_away_serves_once_it_returns(replicas, redis_server):
+    redis_server.stop()
+    try:
+        (service,) = replicas(1, GENERATION_WORKERS="2")
+        check = service.health.Check(health_pb2.HealthCheckRequest(service=SERVICE), timeout=5)
+        assert check.status == health_pb2.HealthCheckResponse.NOT_SERVING
+    finally:
+        redis_server.start()
+    wait_for(lambda: service.health.Check(health_pb2.HealthCheckRequest(service=SERVICE), timeout=5).status
+             == health_pb2.HealthCheckResponse.SERVING, what="SERVING once Redis is back")
+    answer = generate(service, (SUNGLASSES, 7))
+    assert service.wait_finished(answer.generation_id)[0].status == "completed"
+    logs = service.logs()
+    assert "shared state unavailable" in logs and "shared state available again" in logs
+    assert "GENERATION_WORKERS is deprecated" in logs  # the old name still works, with a warning
