@@ -9,10 +9,11 @@ import logging
 import secrets
 import threading
 import time
+from collections.abc import Callable
 
 from imagegen import jobs
 from imagegen.admission import Admission
-from imagegen.domain import CartLine, GenerationInput, Generator, Picture, Product
+from imagegen.domain import CartLine, GenerationInput, Generator, Picture, Product, Progress
 from imagegen.errors import (
     Busy, EmptyCart, GenerationFailed, ImageGenError, InvalidArgument, NotFound, PeerUnavailable, StoreError,
 )
@@ -120,15 +121,9 @@ class ImageGeneration:
         lines = tuple((products[product_id], quantity) for product_id, quantity in items)
         cache_key = _cache_key(self._generator.name, self._image_size, style, background_name, lines)
 
-        # The cache holds object names, so signed URLs are minted afresh and a pruned object is redrawn.
-        cached_name = self._results.get(cache_key)
-        if cached_name is not None and self._store.exists(cached_name):
-            record = self._statuses.create(style.name)
-            self._statuses.complete(record.id, self._store.url_for(cached_name))
-            self._count("cached", style)
-            log.info("generation answered from cache", extra={"generation_id": record.id, "style": style.name})
-            return self._statuses.get(record.id) or record
-
+        cached = self._from_cache(cache_key, style)
+        if cached is not None:
+            return cached
         if not self._accepting:
             raise Busy("the service is shutting down; try again shortly")
         record = self._statuses.create(style.name)
@@ -138,7 +133,7 @@ class ImageGeneration:
             self._quietly(self._statuses.discard, record.id)
             raise
         if joined is not None:
-            self._statuses.discard(record.id)
+            self._quietly(self._statuses.discard, record.id)
             self._count("joined", style)
             log.info("generation joined an identical one", extra={"generation_id": joined.id, "style": style.name})
             return joined
@@ -150,7 +145,7 @@ class ImageGeneration:
             self._admission.submit(lambda: self._run(job), lambda waited: self._expire(job, waited))
         except Busy:
             self._forget(job)
-            self._statuses.discard(record.id)
+            self._quietly(self._statuses.discard, record.id)
             raise
         log.info(
             "generation accepted",
@@ -218,6 +213,18 @@ class ImageGeneration:
             raise InvalidArgument("background_image_url", "no background is stored at this URL; upload it again")
         return name
 
+    def _from_cache(self, cache_key: str, style: Style) -> jobs.Generation | None:
+        """A completed generation for a request drawn before, or None."""
+        # The cache holds object names, so signed URLs are minted afresh and a pruned object is redrawn.
+        cached_name = self._results.get(cache_key)
+        if cached_name is None or not self._store.exists(cached_name):
+            return None
+        record = self._statuses.create(style.name)
+        self._statuses.complete(record.id, self._store.url_for(cached_name))
+        self._count("cached", style)
+        log.info("generation answered from cache", extra={"generation_id": record.id, "style": style.name})
+        return self._statuses.get(record.id) or record
+
     def _join(self, cache_key: str, generation_id: str) -> jobs.Generation | None:
         """The identical generation already under way (or just finished) to share, else None."""
         existing_id = self._in_flight.claim(cache_key, generation_id)
@@ -258,7 +265,7 @@ class ImageGeneration:
                 log.exception("generation crashed")
             finally:
                 elapsed = time.monotonic() - job.accepted
-                self._metrics.generations.labels(outcome=outcome, style=job.style.name, generator=self._generator.name).inc()
+                self._count(outcome, job.style)
                 self._metrics.latency.labels(generator=self._generator.name, outcome=outcome).observe(elapsed)
                 self._forget(job)
 
@@ -267,7 +274,7 @@ class ImageGeneration:
         with bound(generation_id=job.generation_id):
             self._fail(job, "the shop is very busy right now and your picture could not be started; please try again in a minute")
             log.warning("generation waited too long in the queue", extra={"waited_seconds": round(waited, 1)})
-            self._metrics.generations.labels(outcome="expired", style=job.style.name, generator=self._generator.name).inc()
+            self._count("expired", job.style)
             self._forget(job)
 
     def _fail(self, job: _Job, message: str) -> None:
@@ -288,13 +295,14 @@ class ImageGeneration:
         self._quietly(self._statuses.progress, generation_id, percent)
 
     @staticmethod
-    def _quietly(call, *args) -> None:  # noqa: ANN001
+    def _quietly(call: Callable[..., None], *args: object) -> None:
+        """Runs a shared-state update whose loss (Redis briefly away) must not end the work at hand."""
         try:
             call(*args)
         except PeerUnavailable as error:
             log.warning("shared state update lost", extra={"reason": str(error)})
 
-    def _draw(self, request: GenerationInput, progress) -> Picture:  # noqa: ANN001
+    def _draw(self, request: GenerationInput, progress: Progress) -> Picture:
         """Calls the generator, holding a CPU slot when it is CPU-bound."""
         with self._cpu_slots if self._cpu_bound_generator else contextlib.nullcontext():
             self._metrics.model_calls_running.inc()
