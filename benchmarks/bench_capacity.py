@@ -1,6 +1,7 @@
 """Benchmark (not a test): a shop's burst against a model that takes 2 s, today's design against the new one.
 
-Starts the dev stack and a fake Gemini server whose every answer takes --model-seconds, then for each design
+Starts the dev stack and a fake Gemini server whose every answer (a --answer-side noise PNG, about as large
+as a real 1K answer at worst) takes --model-seconds, then for each design
 runs the real service (Gemini generator, real google-genai SDK, local store) and prints:
 - 16 distinct generations at once (under the model concurrency): end to end, and the service's own
   overhead (end to end minus the model time) at p50 and p99,
@@ -35,10 +36,19 @@ from devstack.catalog import PRODUCTS  # noqa: E402
 from devstack.process import ROOT, ServiceProcess  # noqa: E402
 from devstack.servers import start_devstack  # noqa: E402
 from genproto import imagegeneration_pb2 as pb  # noqa: E402
-from tests.fakes.fake_gemini import FakeGemini, slow  # noqa: E402
+from tests.fakes.fake_gemini import FakeGemini, image, slow  # noqa: E402
 
 BEFORE = "2d50019"  # the last commit before the new admission, de-duplication and shared state
 POLL_SECONDS = 0.05
+
+
+def noise_png(side: int) -> bytes:
+    """A PNG of random pixels: as large as a real model's picture of that size, or larger (it barely compresses)."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.frombytes("RGB", (side, side), os.urandom(side * side * 3)).save(buffer, "PNG")
+    return buffer.getvalue()
 
 
 def checkout(revision: str, into: Path) -> Path:
@@ -83,6 +93,12 @@ def percentile(samples: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def peak_rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -101,7 +117,9 @@ def measure(name: str, code: Path, stack, fake: FakeGemini, model_seconds: float
         generate(service, distinct_carts(1, 900)[0])  # warm the picture cache and the SDK's connections
         under, _ = burst(service, distinct_carts(16, 0))
         overheads = [seconds - model_seconds for outcome, seconds, _, _ in under if outcome == "completed"]
+        cpu_before = cpu_seconds(service.process.pid)
         wide, wall = burst(service, distinct_carts(64, 100))
+        cpu_used = cpu_seconds(service.process.pid) - cpu_before
         completed = sum(outcome == "completed" for outcome, _, _, _ in wide)
         refused = sum(outcome == "RESOURCE_EXHAUSTED" for outcome, _, _, _ in wide)
         calls_before = len(fake.requests)
@@ -115,6 +133,7 @@ def measure(name: str, code: Path, stack, fake: FakeGemini, model_seconds: float
             "64 at once: accepted": f"{64 - refused}/64",
             "64 at once: completed": f"{completed}/64",
             "64 at once: all ended after": f"{wall:.1f} s ({wall / model_seconds:.1f}x the model time)",
+            "64 at once: service CPU per generation": f"{cpu_used / max(1, completed) * 1000:.0f} ms",
             "10 identical: model calls": str(calls),
             "10 identical: distinct images": str(len({url for _, _, url, _ in same if url})),
             "peak RSS": f"{peak_rss_mib(service.process.pid):.0f} MiB",
@@ -127,13 +146,15 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model-seconds", type=float, default=2.0)
     parser.add_argument("--before", default=BEFORE, help="git revision of today's design")
+    parser.add_argument("--answer-side", type=int, default=1024,
+                        help="side of the noise PNG the fake model returns (1024: ~3 MiB, like a 1K answer at worst)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp, start_devstack() as stack, FakeGemini(
-            default=slow(args.model_seconds)) as fake:
+    answer = slow(args.model_seconds, image(noise_png(args.answer_side)))
+    with tempfile.TemporaryDirectory() as tmp, start_devstack() as stack, FakeGemini(default=answer) as fake:
         old = checkout(args.before, Path(tmp) / "before")
         rows = [measure(f"before ({args.before})", old, stack, fake, args.model_seconds, Path(tmp)),
                 measure("after", ROOT, stack, fake, args.model_seconds, Path(tmp))]
-    print(f"fake model answering in {args.model_seconds:g} s; status polled every {POLL_SECONDS * 1000:.0f} ms; "
+    print(f"fake model answering a {args.answer_side}px noise PNG in {args.model_seconds:g} s; status polled every {POLL_SECONDS * 1000:.0f} ms; "
           f"{len(os.sched_getaffinity(0))} cores")
     print("| measure | " + " | ".join(row["design"] for row in rows) + " |")
     print("|---|" + "---|" * len(rows))
