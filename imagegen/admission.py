@@ -59,13 +59,14 @@ class Admission:
             raise Busy("the service is shutting down; try again shortly") from None
 
     def shutdown(self, grace_seconds: float) -> bool:
-        """Closes admission and waits up to the grace period for running work; True when all ended."""
+        """Closes admission, drops work not yet started, and waits up to the grace period for running
+        work; True when all of it ended. (Work started now would hardly finish in a pod going away.)"""
         with self._lock:
             self._closed = True
+        self._pool.shutdown(wait=False, cancel_futures=True)
         waiter = threading.Thread(target=self._pool.shutdown, kwargs={"wait": True}, daemon=True)
         waiter.start()
         waiter.join(grace_seconds)
-        self._pool.shutdown(wait=False, cancel_futures=True)
         return not waiter.is_alive()
 
     @property

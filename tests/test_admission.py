@@ -107,6 +107,18 @@ def test_shutdown_refuses_new_work_and_reports_whether_running_work_ended():
     gate.release.set()
 
 
+def test_shutdown_drops_work_not_yet_started_and_waits_for_running_work():
+    admission = Admission(concurrency=1, queue_limit=5, max_wait=60, metrics=Metrics())
+    gate = Gate()
+    for number in range(3):
+        admission.submit(gate.work(number), never_expires)
+    wait_for(lambda: gate.running == 1, what="the first running")
+    assert admission.shutdown(0.05) is False  # the first still runs
+    gate.release.set()
+    assert admission.shutdown(20) is True  # waited for it
+    assert gate.done == [0]  # the two queued ones never started
+
+
 def test_a_crashing_item_does_not_lose_its_slot():
     admission = Admission(concurrency=1, queue_limit=0, max_wait=60, metrics=Metrics())
 
