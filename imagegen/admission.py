@@ -40,8 +40,13 @@ class Admission:
         self._admitted = 0  # queued + running
         self._closed = False
 
-    def submit(self, run: Callable[[], None], expired: Callable[[float], None]) -> None:
-        """Queues run(); raises Busy when the queue is full or admission has closed."""
+    def submit(
+        self, run: Callable[[], None], expired: Callable[[float], None], dropped: Callable[[], None] = lambda: None
+    ) -> None:
+        """Queues run(); raises Busy when the queue is full or admission has closed.
+
+        expired(waited seconds) runs instead when it waited too long; dropped() when shutdown came first.
+        """
         with self._lock:
             if self._closed:
                 raise Busy("the service is shutting down; try again shortly")
@@ -52,11 +57,12 @@ class Admission:
         accepted = self._clock()
         context = contextvars.copy_context()
         try:
-            self._pool.submit(context.run, self._start, run, expired, accepted)
+            future = self._pool.submit(context.run, self._start, run, expired, accepted)
         except RuntimeError:  # the pool shut down between the check above and now
             self._metrics.queued.dec()
             self._release()
             raise Busy("the service is shutting down; try again shortly") from None
+        future.add_done_callback(lambda done: done.cancelled() and self._drop(dropped))
 
     def shutdown(self, grace_seconds: float) -> bool:
         """Closes admission, drops work not yet started, and waits up to the grace period for running
@@ -86,6 +92,15 @@ class Admission:
                 run()
         except Exception:  # noqa: BLE001 (callers handle their own errors; this keeps the thread alive)
             log.exception("admitted work crashed")
+        finally:
+            self._release()
+
+    def _drop(self, dropped: Callable[[], None]) -> None:
+        self._metrics.queued.dec()
+        try:
+            dropped()
+        except Exception:  # noqa: BLE001 (shutdown goes on whatever a callback does)
+            log.exception("dropping queued work failed")
         finally:
             self._release()
 

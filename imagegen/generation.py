@@ -27,6 +27,7 @@ from imagegen.uploads import UploadLimits, decode_background
 
 log = logging.getLogger(__name__)
 
+SHUT_DOWN = "the service shut down before the image was finished; please try again"
 MAX_CART_LINES = 20
 MAX_QUANTITY = 999
 _EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
@@ -142,7 +143,9 @@ class ImageGeneration:
             self._pending[record.id] = cache_key
         self._metrics.queue_depth.inc()
         try:
-            self._admission.submit(lambda: self._run(job), lambda waited: self._expire(job, waited))
+            self._admission.submit(
+                lambda: self._run(job), lambda waited: self._expire(job, waited), lambda: self._drop(job)
+            )
         except Busy:
             self._forget(job)
             self._quietly(self._statuses.discard, record.id)
@@ -192,8 +195,7 @@ class ImageGeneration:
         with self._lock:
             unfinished = list(self._pending.items())
         for generation_id, cache_key in unfinished:
-            self._quietly(self._statuses.fail, generation_id,
-                          "the service shut down before the image was finished; please try again")
+            self._quietly(self._statuses.fail, generation_id, SHUT_DOWN)
             self._quietly(self._in_flight.release, cache_key, generation_id)
         if unfinished:
             log.warning("shutdown grace period ended with generations unfinished", extra={"count": len(unfinished)})
@@ -275,6 +277,13 @@ class ImageGeneration:
             self._fail(job, "the shop is very busy right now and your picture could not be started; please try again in a minute")
             log.warning("generation waited too long in the queue", extra={"waited_seconds": round(waited, 1)})
             self._count("expired", job.style)
+            self._forget(job)
+
+    def _drop(self, job: _Job) -> None:
+        """Ends a generation still queued when shutdown began, without drawing it."""
+        with bound(generation_id=job.generation_id):
+            self._fail(job, SHUT_DOWN)
+            self._count("failed", job.style)
             self._forget(job)
 
     def _fail(self, job: _Job, message: str) -> None:

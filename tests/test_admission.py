@@ -110,13 +110,15 @@ def test_shutdown_refuses_new_work_and_reports_whether_running_work_ended():
 def test_shutdown_drops_work_not_yet_started_and_waits_for_running_work():
     admission = Admission(concurrency=1, queue_limit=5, max_wait=60, metrics=Metrics())
     gate = Gate()
+    dropped: list[int] = []
     for number in range(3):
-        admission.submit(gate.work(number), never_expires)
+        admission.submit(gate.work(number), never_expires, lambda n=number: dropped.append(n))
     wait_for(lambda: gate.running == 1, what="the first running")
     assert admission.shutdown(0.05) is False  # the first still runs
+    assert sorted(dropped) == [1, 2] and admission.admitted == 1  # the queued ones are told at once
     gate.release.set()
     assert admission.shutdown(20) is True  # waited for it
-    assert gate.done == [0]  # the two queued ones never started
+    assert gate.done == [0] and admission.admitted == 0
 
 
 def test_a_crashing_item_does_not_lose_its_slot():

@@ -226,3 +226,18 @@ def test_a_generation_that_waited_past_the_budget_fails_with_a_message_for_the_s
     assert late.status == "failed" and "busy" in late.error_message and "try again" in late.error_message
     assert generator.calls == 1
     generation.shutdown(1)
+
+
+def test_shutdown_ends_queued_generations_without_drawing_them(devstack, tmp_path):
+    generator = GatedGenerator()
+    generation = make_generation(devstack, LocalImageStore(str(tmp_path), "http://localhost:1"), generator=generator,
+                                 concurrency=1)
+    running = generation.start(CartRequest(items=(("66VCHSJNUP", 1),)))
+    wait_for(lambda: generator.running == 1, what="the first drawing")
+    queued = generation.start(CartRequest(items=(("66VCHSJNUP", 2),)))
+    assert generation.shutdown(0.05) == 1  # only the running one was still unfinished at the end
+    for record in (running, queued):
+        final = generation.status(record.id)
+        assert final.status == "failed" and "shut down" in final.error_message
+    generator.release.set()
+    assert generator.calls == 1
