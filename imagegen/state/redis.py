@@ -298,9 +298,13 @@ def redis_state(
     timeout_seconds: float = 1.0,
     results_max_entries: int = 256,
     on_change: Callable[[bool], None] = lambda up: None,
+    client: redis.Redis | None = None,
 ) -> SharedState:
-    """Statuses, results and in-flight generations in the Redis at addr; starts the lease heartbeat."""
-    connection = _Redis(connect(addr, timeout_seconds), addr)
+    """Statuses, results and in-flight generations in the Redis at addr; starts the lease heartbeat.
+
+    client: a connection pool to share with other Redis users (else one is made for addr).
+    """
+    connection = _Redis(client or connect(addr, timeout_seconds), addr)
     statuses = RedisStatusStore(connection, status_max_entries, status_ttl_seconds, lease_seconds)
     watch = _Watch(connection, statuses, lease_seconds / 3, on_change)
     watch.start()
