@@ -37,6 +37,7 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/bench_uploads.py
 	$(PY) benchmarks/bench_generation.py
 	$(PY) benchmarks/bench_operations.py
+	$(PY) benchmarks/bench_capacity.py
 
 ## genproto: regenerate genproto/ from protos/
 genproto: $(VENV)/.installed

@@ -11,7 +11,10 @@ import logging
 import os
 import signal
 import sys
+import threading
+from collections.abc import Callable
 from concurrent import futures
+from typing import TYPE_CHECKING
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -19,13 +22,12 @@ from grpc_reflection.v1alpha import reflection
 
 from genproto import imagegeneration_pb2 as pb
 from genproto import imagegeneration_pb2_grpc as pb_grpc
+from imagegen.admission import Admission
 from imagegen.api import ImageGenerationServicer
 from imagegen.domain import Generator
 from imagegen.generation import ImageGeneration
 from imagegen.generators.traced import TracedGenerator, TracedPictures, TracedStore
 from imagegen.http import SidePort
-from imagegen.redis_client import connect as connect_redis
-from imagegen.jobs import StatusStore
 from imagegen.limits import (
     DailyBudget,
     InProcessSpendLedger,
@@ -35,11 +37,17 @@ from imagegen.limits import (
     UserRateLimit,
 )
 from imagegen.observability import Metrics, Tracing, configure_logging
+from imagegen.redis_client import connect as connect_redis
 from imagegen.settings import Settings, SettingsError
 from imagegen.shop import ProductPictures, Shop
+from imagegen.state import SharedState
+from imagegen.state.memory import memory_state
 from imagegen.stores import ImageStore
 from imagegen.stores.local import LocalImageStore
 from imagegen.uploads import UploadLimits
+
+if TYPE_CHECKING:
+    import redis
 
 log = logging.getLogger("imagegenservice")
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["ImageGenerationService"].full_name
@@ -55,14 +63,16 @@ class App:
     side_port: SidePort
     generation: ImageGeneration
     shop: Shop
+    state: SharedState
     tracing: Tracing = dataclasses.field(default_factory=Tracing)
 
     def start(self) -> None:
-        """Starts both servers and reports SERVING."""
+        """Starts both servers and reports SERVING (the service: only while its shared state answers)."""
         self.server.start()
         self.side_port.start()
-        for service in ("", SERVICE_NAME):
-            self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
+        serving, not_serving = health_pb2.HealthCheckResponse.SERVING, health_pb2.HealthCheckResponse.NOT_SERVING
+        self.health.set("", serving)
+        self.health.set(SERVICE_NAME, serving if self.state.available() else not_serving)
 
     def stop(self) -> int:
         """Stops taking new work, lets running generations finish within the grace period.
@@ -76,11 +86,14 @@ class App:
         self.server.stop(grace=1.0).wait(2.0)
         self.side_port.stop()
         self.shop.close()
+        self.state.close()
         self.tracing.shutdown()
         return unfinished
 
 
-def build_generator(settings: Settings, metrics: Metrics, budget: DailyBudget | None = None) -> Generator:
+def build_generator(
+    settings: Settings, metrics: Metrics, cpu_slots: threading.BoundedSemaphore, budget: DailyBudget | None = None
+) -> Generator:
     """The generator IMAGE_GENERATOR asks for (auto: gemini when credentials are configured).
 
     Gemini comes wrapped: past the daily budget (or, with GEMINI_FALLBACK=collage, when the model stays
@@ -93,7 +106,7 @@ def build_generator(settings: Settings, metrics: Metrics, budget: DailyBudget | 
         from imagegen.generators.gemini import build_gemini_generator
 
         return FallbackGenerator(
-            build_gemini_generator(settings, metrics=metrics, spend=budget),
+            build_gemini_generator(settings, metrics=metrics, spend=budget, cpu_slots=cpu_slots),
             CollageGenerator(),
             budget=budget,
             budget_action=settings.budget_exceeded_action,
@@ -113,11 +126,34 @@ def build_store(settings: Settings) -> ImageStore:
     return LocalImageStore(settings.image_store_dir, settings.public_base_url, settings.image_store_max_bytes)
 
 
+def build_state(
+    settings: Settings, on_change: Callable[[bool], None], client: redis.Redis | None = None
+) -> SharedState:
+    """Redis when REDIS_ADDR is set (several replicas), else in-process state."""
+    if settings.redis_addr:
+        from imagegen.state.redis import redis_state
+
+        return redis_state(
+            settings.redis_addr,
+            status_max_entries=settings.status_max_entries,
+            status_ttl_seconds=settings.status_ttl_seconds,
+            lease_seconds=settings.generation_lease_seconds,
+            timeout_seconds=settings.redis_timeout_seconds,
+            on_change=on_change,
+            client=client,
+        )
+    return memory_state(settings.status_max_entries, settings.status_ttl_seconds)
+
+
 def build(settings: Settings, *, generator: Generator | None = None, store: ImageStore | None = None) -> App:
     """Wires the whole service from settings; generator and store can be handed in."""
     metrics = Metrics()
+    for name in settings.deprecated:
+        log.warning("%s is deprecated; see CPU_CONCURRENCY, MODEL_CONCURRENCY and GENERATION_QUEUE_LIMIT", name)
     tracing = Tracing.start(settings.enable_tracing, settings.collector_service_addr, settings.otel_service_name)
-    shared = connect_redis(settings.redis_addr) if settings.redis_addr else None
+    health_servicer = health.HealthServicer(experimental_non_blocking=True)
+    # One Redis connection pool for everything replicas share: statuses, results, the cost guard.
+    shared = connect_redis(settings.redis_addr, settings.redis_timeout_seconds) if settings.redis_addr else None
     budget = DailyBudget(
         RedisSpendLedger(shared) if shared else InProcessSpendLedger(), settings.gemini_daily_budget_usd, metrics
     )
@@ -129,7 +165,11 @@ def build(settings: Settings, *, generator: Generator | None = None, store: Imag
         on_refused=metrics.rate_limited.inc,
     )
     store = store or build_store(settings)
-    generator = TracedGenerator(generator or build_generator(settings, metrics, budget))
+    # One set of CPU slots for every CPU-heavy step of a generation, whichever generator runs.
+    cpu_slots = threading.BoundedSemaphore(settings.cpu_slots)
+    generator = TracedGenerator(generator or build_generator(settings, metrics, cpu_slots, budget))
+    state = build_state(settings, lambda up: _shared_state_changed(up, metrics, health_servicer), shared)
+    metrics.shared_state_up.set(1 if state.available() else 0)
     shop = Shop(
         settings.cart_service_addr, settings.product_catalog_service_addr, settings.peer_timeout_seconds,
         wrap_channel=tracing.traced_channel,
@@ -140,10 +180,12 @@ def build(settings: Settings, *, generator: Generator | None = None, store: Imag
                               TracedPictures),
         generator=generator,
         store=tracing.wrap(store, TracedStore),
-        statuses=StatusStore(settings.status_max_entries, settings.status_ttl_seconds),
+        state=state,
+        admission=Admission(settings.model_concurrency, settings.generation_queue_limit,
+                            settings.generation_max_wait_seconds, metrics),
         metrics=metrics,
-        workers=settings.generation_workers,
-        queue_size=settings.generation_queue_size,
+        cpu_slots=cpu_slots,
+        cpu_bound_generator=generator.name == "collage",  # Gemini mostly waits on the network
         image_size=settings.image_size,
         upload_limits=UploadLimits(settings.max_upload_bytes, settings.max_image_pixels, settings.background_max_side),
         upload_concurrency=settings.upload_concurrency,
@@ -155,12 +197,15 @@ def build(settings: Settings, *, generator: Generator | None = None, store: Imag
         options=[
             ("grpc.max_receive_message_length", settings.max_message_bytes),
             ("grpc.max_send_message_length", 4 * 1024 * 1024),
+            # Clients reconnect every few minutes, so behind a ClusterIP Service (balanced per connection)
+            # a frontend's calls spread over the replicas as time goes by, new ones included.
+            ("grpc.max_connection_age_ms", 5 * 60 * 1000),
+            ("grpc.max_connection_age_grace_ms", 30 * 1000),
         ],
         maximum_concurrent_rpcs=100,
         interceptors=tracing.server_interceptors(),
     )
     pb_grpc.add_ImageGenerationServiceServicer_to_server(ImageGenerationServicer(generation), server)
-    health_servicer = health.HealthServicer(experimental_non_blocking=True)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server
@@ -178,15 +223,24 @@ def build(settings: Settings, *, generator: Generator | None = None, store: Imag
             "generator": generator.name,
             "models": ",".join(settings.gemini_models) if generator.name == "gemini" else "",
             "store": type(store).__name__,
+            "state": state.description,
+            "model_concurrency": settings.model_concurrency,
+            "cpu_concurrency": settings.cpu_slots,
             "grpc_port": settings.port,
             "http_port": settings.http_port,
             "tracing": tracing.enabled,
             "rate_limit": f"{settings.rate_limit_per_user}/{settings.rate_limit_window_seconds}s",
             "daily_budget_usd": settings.gemini_daily_budget_usd,
-            "shared_state": "redis" if shared else "in-process",
         },
     )
-    return App(settings, server, health_servicer, side_port, generation, shop, tracing)
+    return App(settings, server, health_servicer, side_port, generation, shop, state, tracing)
+
+
+def _shared_state_changed(up: bool, metrics: Metrics, health_servicer: health.HealthServicer) -> None:
+    """The service's health follows the shared state: NOT_SERVING while Redis cannot be reached."""
+    metrics.shared_state_up.set(1 if up else 0)
+    status = health_pb2.HealthCheckResponse.SERVING if up else health_pb2.HealthCheckResponse.NOT_SERVING
+    health_servicer.set(SERVICE_NAME, status)
 
 
 def main() -> int:

@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     """Runs the measurement and prints the numbers."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--concurrency", type=int, default=4, help="generations started at once (default 4)")
-    parser.add_argument("--workers", type=int, default=2, help="GENERATION_WORKERS (default 2, the manifests')")
+    parser.add_argument("--workers", type=int, default=2, help="CPU_CONCURRENCY (default 2, the manifests')")
     parser.add_argument("--items", type=int, default=20, help="units in each cart (default 20)")
     parser.add_argument("--rounds", type=int, default=2, help="times the burst of generations is repeated")
     parser.add_argument("--uploads", type=int, default=2, help="worst-case background uploads at once (default 2)")
@@ -120,8 +120,8 @@ def main(argv: list[str] | None = None) -> int:
                     "PRODUCT_IMAGE_BASE_URL": stack.picture_base_url,
                     "IMAGE_GENERATOR": args.generator,
                     "GEMINI_API_KEY": os.environ.get("GEMINI_API_KEY", ""),
-                    "GENERATION_WORKERS": str(args.workers),
-                    "GENERATION_QUEUE_SIZE": str(max(defaults.generation_queue_size, args.concurrency)),
+                    "CPU_CONCURRENCY": str(args.workers),
+                    "GENERATION_QUEUE_LIMIT": str(max(defaults.generation_queue_limit, args.concurrency)),
                     "LOG_LEVEL": "WARNING",
                 },
                 Path(tmp),

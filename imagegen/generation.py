@@ -1,30 +1,34 @@
-"""The use case: cart -> products -> pictures -> generator -> store, on a bounded worker pool."""
+"""The use case: cart -> products -> pictures -> generator -> store, admitted to a bounded pool."""
 
 from __future__ import annotations
 
-import concurrent.futures
-import contextvars
+import contextlib
 import dataclasses
 import hashlib
-import collections
 import logging
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 from imagegen import jobs
-from imagegen.domain import CartLine, GenerationInput, Generator, Picture, Product
-from imagegen.errors import Busy, EmptyCart, GenerationFailed, ImageGenError, InvalidArgument, NotFound, StoreError
+from imagegen.admission import Admission
+from imagegen.domain import CartLine, GenerationInput, Generator, Picture, Product, Progress
+from imagegen.errors import (
+    Busy, EmptyCart, GenerationFailed, ImageGenError, InvalidArgument, NotFound, PeerUnavailable, StoreError,
+)
 from imagegen.observability import Metrics, bound
 from imagegen.shop import ProductPictures, Shop
 from imagegen.stores import BACKGROUNDS_PREFIX, GENERATED_PREFIX, ImageStore
+from imagegen.state import SharedState
 from imagegen.stores.local import content_type_for
 from imagegen.styles import Style, resolve_style
 from imagegen.uploads import UploadLimits, decode_background
 
 log = logging.getLogger(__name__)
 
+SHUT_DOWN = "the service shut down before the image was finished; please try again"
 MAX_CART_LINES = 20
 MAX_QUANTITY = 999
 _EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
@@ -57,7 +61,11 @@ class _Job:
 
 
 class ImageGeneration:
-    """Starts generations, tracks their status, stores backgrounds."""
+    """Starts generations (identical ones share one), tracks their status, stores backgrounds.
+
+    Generations run on the admission pool: MODEL_CONCURRENCY threads that mostly wait on the model,
+    storage and pictures; a CPU-bound generator (the collage) also takes one of `cpu_slots`.
+    """
 
     def __init__(
         self,
@@ -66,15 +74,15 @@ class ImageGeneration:
         pictures: ProductPictures,
         generator: Generator,
         store: ImageStore,
-        statuses: jobs.StatusStore,
+        state: SharedState,
+        admission: Admission,
         metrics: Metrics,
-        workers: int = 2,
-        queue_size: int = 16,
+        cpu_slots: threading.BoundedSemaphore | None = None,
+        cpu_bound_generator: bool = False,
         image_size: int = 1024,
         upload_limits: UploadLimits = UploadLimits(),
         upload_concurrency: int = 2,
         picture_timeout: float = 10.0,
-        results_cache_entries: int = 256,
         rate_limit: RateLimit | None = None,
     ) -> None:
         self._shop = shop
@@ -82,20 +90,21 @@ class ImageGeneration:
         self._picture_timeout = picture_timeout
         self._generator = generator
         self._store = store
-        self._statuses = statuses
+        self._statuses = state.statuses
+        self._results = state.results
+        self._in_flight = state.in_flight
+        self._admission = admission
         self._metrics = metrics
         self._image_size = image_size
         self._upload_limits = upload_limits
         # Decoding a background can take ~250 MiB at the pixel limit: bound how many run at once.
         self._upload_slots = threading.BoundedSemaphore(upload_concurrency)
-        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="generation")
-        # Running plus queued generations; a full pool refuses new work instead of growing.
-        self._slots = threading.BoundedSemaphore(workers + queue_size)
+        # Drawing and encoding hold a core: more at once than cores only adds memory and latency.
+        self._cpu_slots = cpu_slots or threading.BoundedSemaphore(2)
+        self._cpu_bound_generator = cpu_bound_generator
         self._accepting = True
         self._lock = threading.Lock()
-        self._pending: set[str] = set()
-        self._results: collections.OrderedDict[str, str] = collections.OrderedDict()
-        self._results_cache_entries = results_cache_entries
+        self._pending: dict[str, str] = {}  # generation id -> request key, for generations run here
         self._rate_limit = rate_limit
 
     @property
@@ -104,7 +113,10 @@ class ImageGeneration:
         return self._accepting
 
     def start(self, request: CartRequest, metadata: tuple[tuple[str, str], ...] = ()) -> jobs.Generation:
-        """Validates the request, reads the cart and products, and queues the generation."""
+        """Validates the request, reads the cart and products, and queues the generation.
+
+        An identical request already being drawn (by any replica) is joined: the caller gets its id.
+        """
         if self._rate_limit is not None:  # first, before any peer is asked (raises RateLimited)
             self._rate_limit.check(request.user_id)
         style = resolve_style(request.style_preference)
@@ -121,31 +133,34 @@ class ImageGeneration:
         lines = tuple((products[product_id], quantity) for product_id, quantity in items)
         cache_key = _cache_key(self._generator.name, self._image_size, style, background_name, lines)
 
-        # The cache holds object names, so signed URLs are minted afresh and a pruned object is redrawn.
-        with self._lock:
-            cached_name = self._results.get(cache_key)
-        if cached_name is not None and self._store.exists(cached_name):
-            record = self._statuses.create(style.name)
-            self._statuses.complete(record.id, self._store.url_for(cached_name))
-            self._metrics.generations.labels(outcome="cached", style=style.name, generator=self._generator.name).inc()
-            log.info("generation answered from cache", extra={"generation_id": record.id, "style": style.name})
-            return self._statuses.get(record.id) or record
-
+        cached = self._from_cache(cache_key, style)
+        if cached is not None:
+            return cached
         if not self._accepting:
             raise Busy("the service is shutting down; try again shortly")
-        if not self._slots.acquire(blocking=False):
-            raise Busy("too many image generations are in progress; try again shortly")
         record = self._statuses.create(style.name)
+        try:
+            joined = self._join(cache_key, record.id)
+        except PeerUnavailable:
+            self._quietly(self._statuses.discard, record.id)
+            raise
+        if joined is not None:
+            self._quietly(self._statuses.discard, record.id)
+            self._count("joined", style)
+            log.info("generation joined an identical one", extra={"generation_id": joined.id, "style": style.name})
+            return joined
         job = _Job(record.id, style, lines, background_name, cache_key, time.monotonic())
         with self._lock:
-            self._pending.add(record.id)
+            self._pending[record.id] = cache_key
         self._metrics.queue_depth.inc()
         try:
-            self._pool.submit(contextvars.copy_context().run, self._run, job)
-        except RuntimeError:  # the pool was shut down between the check above and now
-            self._statuses.fail(record.id, "the service is shutting down; please try again")
-            self._forget(record.id)
-            raise Busy("the service is shutting down; try again shortly") from None
+            self._admission.submit(
+                lambda: self._run(job), lambda waited: self._expire(job, waited), lambda: self._drop(job)
+            )
+        except Busy:
+            self._forget(job)
+            self._quietly(self._statuses.discard, record.id)
+            raise
         log.info(
             "generation accepted",
             extra={"generation_id": record.id, "style": style.name, "products": len(lines),
@@ -187,16 +202,14 @@ class ImageGeneration:
         Returns how many were still unfinished (and are now marked failed).
         """
         self._accepting = False
-        waiter = threading.Thread(target=self._pool.shutdown, kwargs={"wait": True}, daemon=True)
-        waiter.start()
-        waiter.join(grace_seconds)
+        self._admission.shutdown(grace_seconds)
         with self._lock:
-            unfinished = list(self._pending)
-        for generation_id in unfinished:
-            self._statuses.fail(generation_id, "the service shut down before the image was finished; please try again")
+            unfinished = list(self._pending.items())
+        for generation_id, cache_key in unfinished:
+            self._quietly(self._statuses.fail, generation_id, SHUT_DOWN)
+            self._quietly(self._in_flight.release, cache_key, generation_id)
         if unfinished:
             log.warning("shutdown grace period ended with generations unfinished", extra={"count": len(unfinished)})
-        self._pool.shutdown(wait=False, cancel_futures=True)
         return len(unfinished)
 
     def _background_name(self, url: str) -> str:
@@ -213,6 +226,30 @@ class ImageGeneration:
             raise InvalidArgument("background_image_url", "no background is stored at this URL; upload it again")
         return name
 
+    def _from_cache(self, cache_key: str, style: Style) -> jobs.Generation | None:
+        """A completed generation for a request drawn before, or None."""
+        # The cache holds object names, so signed URLs are minted afresh and a pruned object is redrawn.
+        cached_name = self._results.get(cache_key)
+        if cached_name is None or not self._store.exists(cached_name):
+            return None
+        record = self._statuses.create(style.name)
+        self._statuses.complete(record.id, self._store.url_for(cached_name))
+        self._count("cached", style)
+        log.info("generation answered from cache", extra={"generation_id": record.id, "style": style.name})
+        return self._statuses.get(record.id) or record
+
+    def _join(self, cache_key: str, generation_id: str) -> jobs.Generation | None:
+        """The identical generation already under way (or just finished) to share, else None."""
+        existing_id = self._in_flight.claim(cache_key, generation_id)
+        if existing_id is None:
+            return None
+        existing = self._statuses.get(existing_id)
+        if existing is not None and existing.status != jobs.FAILED:
+            return existing
+        # It failed, expired or was interrupted: this request draws afresh (sharing a failure helps nobody).
+        self._in_flight.replace(cache_key, existing_id, generation_id)
+        return None
+
     def _run(self, job: _Job) -> None:
         outcome = "failed"
         with bound(generation_id=job.generation_id):
@@ -221,40 +258,82 @@ class ImageGeneration:
                 url = self._store.url_for(name)
                 self._statuses.complete(job.generation_id, url)
                 if every_picture:  # an image drawn without some product picture is not worth repeating
-                    with self._lock:
-                        self._results[job.cache_key] = name
-                        while len(self._results) > self._results_cache_entries:
-                            self._results.popitem(last=False)
+                    self._quietly(self._results.put, job.cache_key, name)
                 outcome = "completed"
                 log.info("generation completed", extra={"image_url": url})
             except GenerationFailed as error:
-                self._statuses.fail(job.generation_id, str(error))
+                self._fail(job, str(error))
                 log.warning("generation failed", extra={"reason": str(error)})
             except NotFound:
-                self._statuses.fail(job.generation_id, "the background picture is no longer available; upload it again")
+                self._fail(job, "the background picture is no longer available; upload it again")
                 log.warning("generation failed: background vanished", extra={"background": job.background_name})
             except StoreError as error:
-                self._statuses.fail(job.generation_id, "the image could not be saved; please try again in a moment")
+                self._fail(job, "the image could not be saved; please try again in a moment")
                 log.error("generation failed: store error", extra={"reason": str(error)})
+            except PeerUnavailable as error:  # the shared state went away mid-generation
+                self._fail(job, "the image generation was interrupted; please try again")
+                log.error("generation failed: a peer is unavailable", extra={"reason": str(error)})
             except Exception:  # noqa: BLE001 (a generation must end completed or failed, whatever happens)
-                self._statuses.fail(job.generation_id, "an unexpected error stopped the image generation; please try again")
+                self._fail(job, "an unexpected error stopped the image generation; please try again")
                 log.exception("generation crashed")
             finally:
                 elapsed = time.monotonic() - job.accepted
-                self._metrics.generations.labels(outcome=outcome, style=job.style.name, generator=self._generator.name).inc()
+                self._count(outcome, job.style)
                 self._metrics.latency.labels(generator=self._generator.name, outcome=outcome).observe(elapsed)
-                self._forget(job.generation_id)
+                self._forget(job)
 
-    def _forget(self, generation_id: str) -> None:
-        """Releases the pool slot of a generation that has ended."""
+    def _expire(self, job: _Job, waited: float) -> None:
+        """Ends a generation that waited in the queue past its budget, without drawing it."""
+        with bound(generation_id=job.generation_id):
+            self._fail(job, "the shop is very busy right now and your picture could not be started; please try again in a minute")
+            log.warning("generation waited too long in the queue", extra={"waited_seconds": round(waited, 1)})
+            self._count("expired", job.style)
+            self._forget(job)
+
+    def _drop(self, job: _Job) -> None:
+        """Ends a generation still queued when shutdown began, without drawing it."""
+        with bound(generation_id=job.generation_id):
+            self._fail(job, SHUT_DOWN)
+            self._count("failed", job.style)
+            self._forget(job)
+
+    def _fail(self, job: _Job, message: str) -> None:
+        self._quietly(self._statuses.fail, job.generation_id, message)
+
+    def _forget(self, job: _Job) -> None:
+        """Lets identical requests draw again (or use the cache) once a generation has ended."""
         self._metrics.queue_depth.dec()
         with self._lock:
-            self._pending.discard(generation_id)
-        self._slots.release()
+            self._pending.pop(job.generation_id, None)
+        self._quietly(self._in_flight.release, job.cache_key, job.generation_id)
+
+    def _count(self, outcome: str, style: Style) -> None:
+        self._metrics.generations.labels(outcome=outcome, style=style.name, generator=self._generator.name).inc()
+
+    def _progress(self, generation_id: str, percent: int) -> None:
+        # Progress is advisory: losing an update (shared state briefly away) must not stop the drawing.
+        self._quietly(self._statuses.progress, generation_id, percent)
+
+    @staticmethod
+    def _quietly(call: Callable[..., None], *args: object) -> None:
+        """Runs a shared-state update whose loss (Redis briefly away) must not end the work at hand."""
+        try:
+            call(*args)
+        except PeerUnavailable as error:
+            log.warning("shared state update lost", extra={"reason": str(error)})
+
+    def _draw(self, request: GenerationInput, progress: Progress) -> Picture:
+        """Calls the generator, holding a CPU slot when it is CPU-bound."""
+        with self._cpu_slots if self._cpu_bound_generator else contextlib.nullcontext():
+            self._metrics.model_calls_running.inc()
+            try:
+                return self._generator.generate(request, progress)
+            finally:
+                self._metrics.model_calls_running.dec()
 
     def _generate(self, job: _Job) -> tuple[str, bool]:
         """Draws and stores the image; returns its object name and whether every product picture was used."""
-        progress = self._statuses.progress
+        progress = self._progress
         progress(job.generation_id, 5)
         lines = []
         # One deadline for all the pictures: a slow frontend delays a generation once, not per product.
@@ -268,7 +347,7 @@ class ImageGeneration:
             background = Picture(self._store.get(job.background_name), content_type_for(job.background_name))
         progress(job.generation_id, 40)
         request = GenerationInput(lines=tuple(lines), style=job.style, background=background, size=self._image_size)
-        picture = self._generator.generate(
+        picture = self._draw(
             request, lambda fraction: progress(job.generation_id, 40 + int(max(0.0, min(1.0, fraction)) * 50))
         )
         extension = _EXTENSIONS.get(picture.mime_type)

@@ -76,6 +76,11 @@ class StatusStore:
         """Marks a generation failed with a message a person understands."""
         self._finish(generation_id, status=FAILED, error_message=message)
 
+    def discard(self, generation_id: str) -> None:
+        """Forgets a generation nobody was told about."""
+        with self._lock:
+            self._records.pop(generation_id, None)
+
     def __len__(self) -> int:
         with self._lock:
             return len(self._records)
@@ -88,7 +93,7 @@ class StatusStore:
 
     def _evict(self) -> None:
         # Records are kept in creation order: the expired ones are at the front. Over the count
-        # limit, the oldest finished records go; running ones are bounded by the worker pool.
+        # limit, the oldest finished records go; running ones are bounded by admission.
         horizon = self._clock() - self._ttl
         while self._records and next(iter(self._records.values())).created < horizon:
             self._records.popitem(last=False)

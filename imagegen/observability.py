@@ -161,6 +161,24 @@ class Metrics:
         self.queue_depth = prometheus_client.Gauge(
             "imagegen_generations_pending", "Generations accepted and not yet finished.", registry=self.registry
         )
+        # Admission and concurrency (issue 8).
+        self.queued = prometheus_client.Gauge(
+            "imagegen_generations_queued", "Generations accepted and waiting for a generation thread.",
+            registry=self.registry,
+        )
+        self.model_calls_running = prometheus_client.Gauge(
+            "imagegen_model_calls_running", "Generator (model) calls in progress.", registry=self.registry
+        )
+        self.queue_wait = prometheus_client.Histogram(
+            "imagegen_generation_queue_wait_seconds",
+            "Time a generation waited in the admission queue before it started.",
+            buckets=(0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300),
+            registry=self.registry,
+        )
+        self.shared_state_up = prometheus_client.Gauge(
+            "imagegen_shared_state_up", "1 when the shared state (Redis, or in-process) answers, else 0.",
+            registry=self.registry,
+        )
         self.gemini_calls = prometheus_client.Counter(
             "imagegen_gemini_calls", "Gemini generate_content calls by model and outcome.", ["model", "outcome"],
             registry=self.registry,

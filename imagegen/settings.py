@@ -38,8 +38,6 @@ class Settings:
     # Generation.
     image_generator: str = "auto"
     image_size: int = 1024
-    generation_workers: int = 2
-    generation_queue_size: int = 16
     status_max_entries: int = 10_000
     status_ttl_seconds: int = 3600
     shutdown_grace_seconds: float = 20.0
@@ -67,6 +65,14 @@ class Settings:
     image_aspect_ratio: str = "1:1"
     use_vertexai: bool = False
     location: str = "global"
+    # Concurrency and admission (issue 8): generations run on a pool of MODEL_CONCURRENCY threads
+    # (mostly waiting on the model, storage and pictures); CPU-heavy drawing takes one of CPU_CONCURRENCY
+    # slots; a burst waits in a queue of GENERATION_QUEUE_LIMIT for at most GENERATION_MAX_WAIT_SECONDS.
+    model_concurrency: int = 32
+    cpu_concurrency: int = 0  # 0: the number of cores this process may run on
+    generation_queue_limit: int = 256
+    generation_max_wait_seconds: float = 90.0
+    deprecated: tuple[str, ...] = ()  # deprecated variables that were set, for a warning at start
     # Shared state for replicas (empty: in-process state, one replica).
     redis_addr: str = ""
     # Operations (issue 10): tracing in the shop's convention, and the cost guard.
@@ -78,6 +84,8 @@ class Settings:
     gemini_daily_budget_usd: float = 20.0
     budget_exceeded_action: str = "collage"
     gemini_fallback: str = "none"
+    redis_timeout_seconds: float = 1.0
+    generation_lease_seconds: float = 15.0
     # Logging.
     log_level: str = "INFO"
 
@@ -92,6 +100,11 @@ class Settings:
         if self.image_generator != "auto":
             return self.image_generator
         return "gemini" if self.gemini_configured else "collage"
+
+    @property
+    def cpu_slots(self) -> int:
+        """CPU_CONCURRENCY, with 0 resolved to the cores this process may run on."""
+        return self.cpu_concurrency or len(os.sched_getaffinity(0)) or 1
 
     @property
     def max_message_bytes(self) -> int:
@@ -115,8 +128,6 @@ class Settings:
             peer_timeout_seconds=reader.number("PEER_TIMEOUT_SECONDS", cls.peer_timeout_seconds, 0.1, 300),
             image_generator=reader.choice("IMAGE_GENERATOR", cls.image_generator, GENERATORS),
             image_size=reader.integer("IMAGE_SIZE", cls.image_size, 256, 4096),
-            generation_workers=reader.integer("GENERATION_WORKERS", cls.generation_workers, 1, 64),
-            generation_queue_size=reader.integer("GENERATION_QUEUE_SIZE", cls.generation_queue_size, 0, 10_000),
             status_max_entries=reader.integer("STATUS_MAX_ENTRIES", cls.status_max_entries, 10, 10_000_000),
             status_ttl_seconds=reader.integer("STATUS_TTL_SECONDS", cls.status_ttl_seconds, 10, 7 * 86400),
             shutdown_grace_seconds=reader.number("SHUTDOWN_GRACE_SECONDS", cls.shutdown_grace_seconds, 0, 3600),
@@ -143,6 +154,19 @@ class Settings:
             image_aspect_ratio=reader.choice("IMAGE_ASPECT_RATIO", cls.image_aspect_ratio, ASPECT_RATIOS),
             use_vertexai=reader.boolean("GOOGLE_GENAI_USE_VERTEXAI", False),
             location=reader.text("LOCATION", cls.location) or cls.location,
+            model_concurrency=reader.integer("MODEL_CONCURRENCY", cls.model_concurrency, 1, 1024),
+            # GENERATION_WORKERS and GENERATION_QUEUE_SIZE are the deprecated names of these two.
+            cpu_concurrency=reader.integer(
+                "CPU_CONCURRENCY", reader.integer("GENERATION_WORKERS", cls.cpu_concurrency, 1, 64), 0, 256
+            ),
+            generation_queue_limit=reader.integer(
+                "GENERATION_QUEUE_LIMIT", reader.integer("GENERATION_QUEUE_SIZE", cls.generation_queue_limit, 0, 100_000),
+                0, 100_000,
+            ),
+            generation_max_wait_seconds=reader.number(
+                "GENERATION_MAX_WAIT_SECONDS", cls.generation_max_wait_seconds, 1, 3600
+            ),
+            deprecated=tuple(name for name in ("GENERATION_WORKERS", "GENERATION_QUEUE_SIZE") if reader.text(name, "")),
             redis_addr=reader.address("REDIS_ADDR", ""),
             enable_tracing=reader.boolean("ENABLE_TRACING", False),
             collector_service_addr=reader.address("COLLECTOR_SERVICE_ADDR", ""),
@@ -154,6 +178,8 @@ class Settings:
             gemini_daily_budget_usd=reader.number("GEMINI_DAILY_BUDGET_USD", cls.gemini_daily_budget_usd, 0, 1e9),
             budget_exceeded_action=reader.choice("BUDGET_EXCEEDED_ACTION", cls.budget_exceeded_action, BUDGET_ACTIONS),
             gemini_fallback=reader.choice("GEMINI_FALLBACK", cls.gemini_fallback, FALLBACKS),
+            redis_timeout_seconds=reader.number("REDIS_TIMEOUT_SECONDS", cls.redis_timeout_seconds, 0.05, 30),
+            generation_lease_seconds=reader.number("GENERATION_LEASE_SECONDS", cls.generation_lease_seconds, 1, 600),
             log_level=reader.choice("LOG_LEVEL", cls.log_level, ("DEBUG", "INFO", "WARNING", "ERROR"), upper=True),
         )
         settings = cls(**values)
@@ -281,3 +307,9 @@ class _Reader:
             self.problems.append("ENABLE_TRACING=1 needs COLLECTOR_SERVICE_ADDR (e.g. opentelemetrycollector:4317)")
         if settings.gemini_total_timeout_seconds < settings.gemini_timeout_seconds:
             self.problems.append("GEMINI_TOTAL_TIMEOUT_SECONDS must not be less than GEMINI_TIMEOUT_SECONDS")
+        if settings.redis_addr and not settings.gcs_bucket:
+            # Each replica's local store holds only its own images: a shopper polling another one
+            # would get a URL that replica cannot serve.
+            self.problems.append(
+                "REDIS_ADDR (several replicas) needs GCS_BUCKET: the local image store is not shared between replicas"
+            )

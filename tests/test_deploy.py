@@ -355,7 +355,7 @@ def chart() -> list[dict[str, Any]]:
 
 
 def test_plain_manifest_validates_strictly(plain: list[dict[str, Any]]) -> None:
-    assert [d["kind"] for d in plain] == ["ServiceAccount", "Deployment", "Service"]
+    assert [d["kind"] for d in plain] == ["ServiceAccount", "Deployment", "Service", "PodDisruptionBudget"]
     assert_valid(plain)
 
 
@@ -373,6 +373,7 @@ def test_rendered_component_validates_strictly(rendered_component: list[dict[str
     assert sorted(f"{d['kind']}/{d['metadata']['name']}" for d in rendered_component) == [
         "Deployment/frontend",
         f"Deployment/{NAME}",
+        f"PodDisruptionBudget/{NAME}",
         f"Service/{NAME}",
         f"ServiceAccount/{NAME}",
     ]
@@ -390,7 +391,7 @@ def test_component_adds_image_generation_env_to_frontend_server(rendered_compone
 def test_component_service_is_the_plain_manifest(
     rendered_component: list[dict[str, Any]], plain: list[dict[str, Any]]
 ) -> None:
-    for kind in ("ServiceAccount", "Deployment", "Service"):
+    for kind in ("ServiceAccount", "Deployment", "Service", "PodDisruptionBudget"):
         assert find(rendered_component, kind) == find(plain, kind)
 
 
@@ -450,6 +451,19 @@ def test_chart_service_and_account_agree_with_plain_manifest(
 ) -> None:
     assert find(chart, "Service")["spec"] == find(plain, "Service")["spec"]
     assert find(chart, "ServiceAccount")["metadata"]["name"] == find(plain, "ServiceAccount")["metadata"]["name"]
+    assert find(chart, "PodDisruptionBudget")["spec"] == find(plain, "PodDisruptionBudget")["spec"]
+    assert find(chart, "Deployment")["spec"]["replicas"] == find(plain, "Deployment")["spec"]["replicas"]
+
+
+def test_chart_scales_out_with_redis_and_a_bucket() -> None:
+    docs = render_chart(imageGenerationService__create=True, imageGenerationService__replicas=3,
+                        imageGenerationService__redisAddr="redis-cart:6379", imageGenerationService__gcsBucket="b",
+                        imageGenerationService__modelConcurrency=64)
+    deployment = find(docs, "Deployment")
+    env = {name: entry.get("value") for name, entry in env_of(server(deployment)).items()}
+    assert deployment["spec"]["replicas"] == 3
+    settings = Settings.from_env(env)
+    assert (settings.redis_addr, settings.gcs_bucket, settings.model_concurrency) == ("redis-cart:6379", "b", 64)
 
 
 def test_chart_image_follows_the_shop_convention(chart: list[dict[str, Any]], plain: list[dict[str, Any]]) -> None:

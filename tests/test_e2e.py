@@ -265,8 +265,8 @@ def held_pictures():
 
 
 def test_full_queue_is_resource_exhausted_and_work_goes_on(make_service, held_pictures):
-    service = make_service({"PRODUCT_IMAGE_BASE_URL": held_pictures.url, "GENERATION_WORKERS": "1",
-                            "GENERATION_QUEUE_SIZE": "0"})
+    service = make_service({"PRODUCT_IMAGE_BASE_URL": held_pictures.url, "MODEL_CONCURRENCY": "1",
+                            "GENERATION_QUEUE_LIMIT": "0"})
     first = service.stub.GenerateCartImage(pb.GenerateCartImageRequest(cart_items=items((MUG, 1))), timeout=10)
     assert first.status == "processing"  # answered while its generation is held
     assert held_pictures.arrived.wait(10)

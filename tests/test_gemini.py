@@ -562,3 +562,37 @@ def test_api_version_stays_pinned_whatever_the_environment_says(fake, monkeypatc
     _generator().generate(_request(), _no_progress)
 
     assert fake.requests[0].api_version == "v1beta"
+
+
+# --- CPU slots ------------------------------------------------------------------------------------
+
+
+def test_cpu_steps_hold_a_cpu_slot_and_the_model_call_does_not(fake):
+    slot = threading.BoundedSemaphore(1)
+    generator = build_gemini_generator(_settings(), retry=FAST_RETRY, cpu_slots=slot)
+    _built.append(generator)
+    fake.hold()
+    drawing = threading.Thread(target=generator.generate, args=(_request(_line("Mug"), _line("Hat")), _no_progress))
+    drawing.start()
+    fake.wait_for_requests(1)
+    assert slot.acquire(timeout=10)  # free while the call waits on the model
+    slot.release()
+    fake.release()
+    drawing.join(20)
+    assert not drawing.is_alive()
+
+
+def test_picture_work_before_and_after_the_call_runs_inside_the_cpu_slot(fake):
+    seen: list[tuple[str, int]] = []
+
+    class RecordingSlot:
+        def __enter__(self):
+            seen.append(("enter", len(fake.requests)))
+
+        def __exit__(self, *exc_info):
+            seen.append(("exit", len(fake.requests)))
+
+    generator = build_gemini_generator(_settings(), retry=FAST_RETRY, cpu_slots=RecordingSlot())
+    _built.append(generator)
+    generator.generate(_request(_line("Mug"), _line("Hat")), _no_progress)
+    assert seen == [("enter", 0), ("exit", 0), ("enter", 1), ("exit", 1)]

@@ -80,3 +80,27 @@ def test_cost_guard_defaults_are_ones_a_shopper_never_meets():
     assert settings.budget_exceeded_action == "collage" and settings.gemini_fallback == "none"
     with pytest.raises(SettingsError, match="BUDGET_EXCEEDED_ACTION"):
         Settings.from_env({"BUDGET_EXCEEDED_ACTION": "panic"})
+
+
+def test_concurrency_defaults_suit_a_model_behind_the_network():
+    settings = Settings.from_env({})
+    assert settings.model_concurrency == 32
+    assert settings.generation_queue_limit == 256
+    assert settings.generation_max_wait_seconds == 90
+    assert settings.cpu_concurrency == 0 and settings.cpu_slots >= 1
+    assert settings.deprecated == ()
+
+
+def test_old_pool_settings_still_work_and_are_reported_as_deprecated():
+    settings = Settings.from_env({"GENERATION_WORKERS": "3", "GENERATION_QUEUE_SIZE": "7"})
+    assert (settings.cpu_slots, settings.generation_queue_limit) == (3, 7)
+    assert settings.deprecated == ("GENERATION_WORKERS", "GENERATION_QUEUE_SIZE")
+    newer = Settings.from_env({"GENERATION_WORKERS": "3", "CPU_CONCURRENCY": "5", "GENERATION_QUEUE_LIMIT": "500"})
+    assert (newer.cpu_slots, newer.generation_queue_limit) == (5, 500)
+
+
+def test_redis_with_the_local_image_store_is_refused():
+    with pytest.raises(SettingsError, match="REDIS_ADDR .* needs GCS_BUCKET"):
+        Settings.from_env({"REDIS_ADDR": "redis-cart:6379"})
+    settings = Settings.from_env({"REDIS_ADDR": "redis-cart:6379", "GCS_BUCKET": "images"})
+    assert settings.redis_addr == "redis-cart:6379" and settings.generation_lease_seconds == 15

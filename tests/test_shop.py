@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent import futures
+
+import grpc
 import pytest
+
+from genproto import imagegeneration_pb2 as pb
+from genproto import imagegeneration_pb2_grpc as pb_grpc
 
 from imagegen.errors import PeerUnavailable, ProductNotFound
 from imagegen.domain import sniff_image_type
@@ -25,6 +32,41 @@ def test_unknown_product_names_the_id(devstack):
     shop = Shop(devstack.cart_addr, devstack.catalog_addr, 5)
     with pytest.raises(ProductNotFound, match="NOPE"):
         shop.get_products(["NOPE"])
+    shop.close()
+
+
+class BarrierCatalog(pb_grpc.ProductCatalogServiceServicer):
+    """A catalog that answers GetProduct only once `parties` lookups are waiting at the same time."""
+
+    def __init__(self, parties: int) -> None:
+        self.barrier = threading.Barrier(parties, timeout=10)
+
+    def GetProduct(self, request, context):  # noqa: N802 (gRPC naming)
+        try:
+            self.barrier.wait()
+        except threading.BrokenBarrierError:
+            context.abort(grpc.StatusCode.UNAVAILABLE, "lookups did not arrive together")
+        return pb.Product(id=request.id, name=f"Product {request.id}")
+
+
+def test_a_requests_products_are_looked_up_all_at_once():
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
+    pb_grpc.add_ProductCatalogServiceServicer_to_server(BarrierCatalog(5), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    shop = Shop(f"127.0.0.1:{free_port()}", f"127.0.0.1:{port}", 30)
+    try:
+        products = shop.get_products(["A", "B", "C", "D", "E"])
+        assert [products[i].name for i in "ABCDE"] == [f"Product {i}" for i in "ABCDE"]
+    finally:
+        shop.close()
+        server.stop(0)
+
+
+def test_one_unknown_product_among_many_names_that_id(devstack):
+    shop = Shop(devstack.cart_addr, devstack.catalog_addr, 5)
+    with pytest.raises(ProductNotFound, match="NOPE"):
+        shop.get_products(["6E92ZMYYFZ", "NOPE", "OLJCESPC7Z"])
     shop.close()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import random
@@ -202,6 +203,7 @@ class GeminiGenerator:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        cpu_slots: contextlib.AbstractContextManager | None = None,
     ) -> None:
         if not models:
             raise GeminiSetupError("GEMINI_MODEL names no model")
@@ -221,6 +223,8 @@ class GeminiGenerator:
         self._rng = rng or random.Random()
         self._gone: set[str] = set()
         self._gone_lock = threading.Lock()
+        # Converting pictures and building reference sheets hold a core; the model call does not.
+        self._cpu_slots = cpu_slots or contextlib.nullcontext()
 
     def __repr__(self) -> str:
         return f"GeminiGenerator(mode={self.mode!r}, models={self.models!r})"
@@ -255,7 +259,8 @@ class GeminiGenerator:
         def contents_for(model: ImageModel) -> list[types.Part]:
             slots = min(self._max_input_images, model.max_input_images)
             if slots not in contents:
-                attachments = self._attachments(request, slots)
+                with self._cpu_slots:  # picture conversion and reference sheets are CPU work
+                    attachments = self._attachments(request, slots)
                 text = prompts.build_prompt(attachments.request, reference_sheet=attachments.reference_sheet)
                 contents[slots] = [types.Part.from_text(text=text), *attachments.parts]
             return contents[slots]
@@ -264,7 +269,8 @@ class GeminiGenerator:
         progress(0.1)
         response, model = self._call_chain(contents_for, request.size)
         progress(0.9)
-        picture = self._picture(response, model)
+        with self._cpu_slots:
+            picture = self._picture(response, model)
         self._metrics.served(model)
         trace.get_current_span().set_attribute("imagegen.model", model)
         progress(1.0)
@@ -552,6 +558,7 @@ def build_gemini_generator(
     credentials: Any = None,
     base_url: str | None = None,
     retry: RetryPolicy | None = None,
+    cpu_slots: contextlib.AbstractContextManager | None = None,
 ) -> GeminiGenerator:
     """Builds the generator at start: resolves the key (or Vertex credentials) and the SDK client.
 
@@ -617,6 +624,7 @@ def build_gemini_generator(
         spend=spend,
         retry=retry,
         secret=secret,
+        cpu_slots=cpu_slots,
     )
     if mode == "gemini-api":  # Vertex AI lists publisher models differently; its chain is not checked
         generator.check_models_in_background()

@@ -13,6 +13,8 @@ Point the real google-genai SDK at it with GOOGLE_GEMINI_BASE_URL / GOOGLE_VERTE
         fake.offer_models("gemini-a", "gemini-b")    # what GET /v1beta/models lists
         ...
         fake.requests[0].model, fake.requests[0].inline_images()
+        fake.hold(); ...; fake.in_flight == 8; fake.release()   # calls wait at the fake until released
+        fake.max_in_flight                           # most calls answered at the same time so far
 """
 
 from __future__ import annotations
@@ -203,6 +205,10 @@ class FakeGemini:
         self._requests: list[RecordedRequest] = []
         self._list_requests: list[RecordedRequest] = []
         self._stopping = threading.Event()
+        self._open = threading.Event()  # cleared by hold(): calls wait until release()
+        self._open.set()
+        self._in_flight = 0
+        self._max_in_flight = 0
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
         # A short poll interval keeps stop() quick.
@@ -264,18 +270,40 @@ class FakeGemini:
             time.sleep(0.01)
         raise AssertionError(f"expected {count} requests to the fake Gemini, saw {len(self.requests)}")
 
+    @property
+    def in_flight(self) -> int:
+        """Calls received and not yet answered."""
+        with self._lock:
+            return self._in_flight
+
+    @property
+    def max_in_flight(self) -> int:
+        """The most calls that were open at the same time since the start (or the last clear())."""
+        with self._lock:
+            return self._max_in_flight
+
+    def hold(self) -> None:
+        """From now on, calls wait (unanswered) until release()."""
+        self._open.clear()
+
+    def release(self) -> None:
+        """Lets held calls, and later ones, be answered."""
+        self._open.set()
+
     def clear(self) -> None:
         """Forgets recorded requests and the script."""
         with self._lock:
             self._requests.clear()
             self._list_requests.clear()
             self._script.clear()
+            self._max_in_flight = self._in_flight
 
     # --- lifecycle ---------------------------------------------------------------------------------
 
     def stop(self) -> None:
         """Stops serving; slow answers in progress end at once."""
         self._stopping.set()
+        self._open.set()
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
@@ -318,6 +346,11 @@ class FakeGemini:
                 return self._script.pop(0)
             return self._default
 
+    def _opened(self, change: int) -> None:
+        with self._lock:
+            self._in_flight += change
+            self._max_in_flight = max(self._max_in_flight, self._in_flight)
+
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         fake = self
 
@@ -344,6 +377,14 @@ class FakeGemini:
                     body=body,
                 )
                 answer = fake._next_answer(recorded)
+                fake._opened(+1)
+                try:
+                    self._answer(answer)
+                finally:
+                    fake._opened(-1)
+
+            def _answer(self, answer: Answer) -> None:
+                fake._open.wait()
                 if answer.delay and fake._stopping.wait(answer.delay):
                     self.close_connection = True
                     return
