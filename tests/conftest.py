@@ -54,6 +54,21 @@ def redis_addr(redis_server) -> str:
     return redis_server.addr
 
 
+@pytest.fixture(scope="session")
+def gcs_emulator():
+    """The Cloud Storage emulator with a bucket, for services that share images (replicas need a bucket)."""
+    from tests.fakes.gcs_emulator import GcsEmulator
+
+    emulator = GcsEmulator(bucket="replica-images")
+    yield emulator
+    emulator.stop()
+
+
+def replica_env(redis_addr: str, emulator) -> dict[str, str]:
+    """What several replicas share: Redis and a bucket (the service refuses Redis with the local store)."""
+    return {**emulator.env(), "PROJECT_ID": "test-project", "REDIS_ADDR": redis_addr}
+
+
 @pytest.fixture
 def make_service(tmp_path, devstack):
     """Starts a service with extra environment; every one started is stopped after the test."""

@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from genproto import imagegeneration_pb2 as pb
+from tests.conftest import replica_env
 from tests.fakes.fake_gemini import FakeGemini, error, image
 from tests.service import free_port, wait_for
 from tests.test_e2e_gemini import metric_samples
@@ -193,8 +194,8 @@ def test_the_rate_limit_refuses_a_shopper_past_it_and_lets_them_back_after_the_w
              what="shopper-a allowed again after the window")
 
 
-def test_replicas_sharing_redis_count_one_limit_together(make_service, redis_addr):
-    env = {"REDIS_ADDR": redis_addr, "RATE_LIMIT_PER_USER": "2", "RATE_LIMIT_WINDOW_SECONDS": "10"}
+def test_replicas_sharing_redis_count_one_limit_together(make_service, redis_addr, gcs_emulator):
+    env = {**replica_env(redis_addr, gcs_emulator), "RATE_LIMIT_PER_USER": "2", "RATE_LIMIT_WINDOW_SECONDS": "10"}
     first, second, third = make_service(env), make_service(env), make_service(env)
     ask(first, "shopper-c", 1)
     ask(second, "shopper-c", 2)
@@ -207,8 +208,8 @@ def test_replicas_sharing_redis_count_one_limit_together(make_service, redis_add
              what="shopper-c allowed again after the window")
 
 
-def test_replicas_sharing_redis_spend_one_budget_together(make_service, redis_addr, fake_gemini):
-    env = gemini_env(fake_gemini, REDIS_ADDR=redis_addr, GEMINI_DAILY_BUDGET_USD="0.1")
+def test_replicas_sharing_redis_spend_one_budget_together(make_service, redis_addr, gcs_emulator, fake_gemini):
+    env = gemini_env(fake_gemini, **replica_env(redis_addr, gcs_emulator), GEMINI_DAILY_BUDGET_USD="0.1")
     first, second = make_service(env), make_service(env)
     assert generate(first, 13).status == "completed"
     assert generate(second, 14).status == "completed"  # together past the budget

@@ -11,18 +11,11 @@ from grpc_health.v1 import health_pb2
 
 from genproto import imagegeneration_pb2 as pb
 from tests.fakes.fake_gemini import FakeGemini
-from tests.fakes.gcs_emulator import GcsEmulator
+from tests.conftest import replica_env
 from tests.service import wait_for
 
 SUNGLASSES, MUG, CANDLE, WATCH, JAR = "OLJCESPC7Z", "6E92ZMYYFZ", "0PUK6V6EV0", "1YMWWN1N4O", "9SIQT8TOJO"
 SERVICE = "hipstershop.ImageGenerationService"
-
-
-@pytest.fixture(scope="module")
-def emulator():
-    emulator = GcsEmulator(bucket="replica-images")
-    yield emulator
-    emulator.stop()
 
 
 @pytest.fixture
@@ -32,11 +25,11 @@ def fake_gemini():
 
 
 @pytest.fixture
-def replicas(make_service, redis_addr, emulator, fake_gemini):
+def replicas(make_service, redis_addr, gcs_emulator, fake_gemini):
     """Starts n replicas sharing Redis, the bucket and the model; extra environment optional."""
 
     def start(count: int = 2, **env: str):
-        common = {**emulator.env(), "PROJECT_ID": "test-project", "REDIS_ADDR": redis_addr,
+        common = {**replica_env(redis_addr, gcs_emulator),
                   "IMAGE_GENERATOR": "gemini", "GEMINI_API_KEY": "AIzaFAKE-replicas-key",
                   "GEMINI_MODEL": "gemini-live-model", "GOOGLE_GEMINI_BASE_URL": fake_gemini.base_url,
                   "GEMINI_TIMEOUT_SECONDS": "60", "GEMINI_TOTAL_TIMEOUT_SECONDS": "120", **env}
