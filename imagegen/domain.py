@@ -30,6 +30,8 @@ class Picture:
 
     data: bytes = dataclasses.field(repr=False)
     mime_type: str
+    # Drawn by a stand-in (the collage in place of the model): answered, but never reused from the cache.
+    stand_in: bool = False
 
 
 @dataclasses.dataclass(frozen=True)

@@ -254,10 +254,10 @@ class ImageGeneration:
         outcome = "failed"
         with bound(generation_id=job.generation_id):
             try:
-                name, every_picture = self._generate(job)
+                name, reusable = self._generate(job)
                 url = self._store.url_for(name)
                 self._statuses.complete(job.generation_id, url)
-                if every_picture:  # an image drawn without some product picture is not worth repeating
+                if reusable:
                     self._quietly(self._results.put, job.cache_key, name)
                 outcome = "completed"
                 log.info("generation completed", extra={"image_url": url})
@@ -332,7 +332,7 @@ class ImageGeneration:
                 self._metrics.model_calls_running.dec()
 
     def _generate(self, job: _Job) -> tuple[str, bool]:
-        """Draws and stores the image; returns its object name and whether every product picture was used."""
+        """Draws and stores the image; returns its object name and whether it may answer identical requests."""
         progress = self._progress
         progress(job.generation_id, 5)
         lines = []
@@ -356,7 +356,8 @@ class ImageGeneration:
         name = f"{GENERATED_PREFIX}{secrets.token_urlsafe(24)}.{extension}"
         self._store.put(name, picture.data, picture.mime_type)
         progress(job.generation_id, 95)
-        return name, all(line.picture is not None for line in lines)
+        # An image drawn without some product picture, or by a stand-in for the model, is not worth repeating.
+        return name, not picture.stand_in and all(line.picture is not None for line in lines)
 
 
 def _validate_items(request: CartRequest) -> list[tuple[str, int]]:

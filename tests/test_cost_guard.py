@@ -121,6 +121,17 @@ def test_the_budget_reached_switches_to_the_collage_and_says_so_once(make_servic
     assert len(reached) == 1 and reached[0]["budget_usd"] == 0.1
 
 
+def test_a_stand_in_collage_is_not_reused_for_the_same_cart(make_service, fake_gemini):
+    service = make_service(gemini_env(fake_gemini, GEMINI_DAILY_BUDGET_USD="0.01"))  # reached by the 1st image
+    assert generate(service, 3).status == "completed"
+    stand_in = generate(service, 4)
+
+    again = generate(service, 4)  # once the budget is back, this cart deserves the model's picture
+
+    assert stand_in.status == again.status == "completed"
+    assert again.image_url != stand_in.image_url
+
+
 def test_the_budget_reached_can_fail_generations_instead(make_service, fake_gemini):
     service = make_service(gemini_env(fake_gemini, GEMINI_DAILY_BUDGET_USD="0.01", BUDGET_EXCEEDED_ACTION="fail"))
     assert generate(service, 9).status == "completed"
