@@ -21,6 +21,7 @@ from genproto import imagegeneration_pb2 as pb
 from genproto import imagegeneration_pb2_grpc as pb_grpc
 from imagegen.api import ImageGenerationServicer
 from imagegen.domain import Generator
+from imagegen.edge import Gate
 from imagegen.generation import ImageGeneration
 from imagegen.http import SidePort
 from imagegen.jobs import StatusStore
@@ -108,13 +109,25 @@ def build(settings: Settings, *, generator: Generator | None = None, store: Imag
         upload_concurrency=settings.upload_concurrency,
         picture_timeout=2 * settings.peer_timeout_seconds,
     )
+    # Generations and uploads each have an in-flight limit checked before their request is read; the
+    # pool has a thread for every admitted one plus a reserve, so health and status always find one.
+    gate = Gate({
+        f"/{SERVICE_NAME}/GenerateCartImage": (
+            settings.generate_max_inflight, "too many image generations are in progress; try again shortly"),
+        f"/{SERVICE_NAME}/UploadBackground": (
+            settings.upload_concurrency, "too many backgrounds are being processed; try again shortly"),
+    })
     server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=10, thread_name_prefix="grpc"),
+        futures.ThreadPoolExecutor(max_workers=settings.rpc_threads, thread_name_prefix="grpc"),
+        interceptors=[gate],
         options=[
             ("grpc.max_receive_message_length", settings.max_message_bytes),
             ("grpc.max_send_message_length", 4 * 1024 * 1024),
+            # Without BDP probing a stream's window stays at 64 KiB until its message is asked for:
+            # refused uploads then cost no buffered body (with it, 30 refused ones still cost up to 125 MiB).
+            ("grpc.http2.bdp_probe", 0),
         ],
-        maximum_concurrent_rpcs=100,
+        maximum_concurrent_rpcs=2 * settings.rpc_threads,
     )
     pb_grpc.add_ImageGenerationServiceServicer_to_server(ImageGenerationServicer(generation), server)
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
