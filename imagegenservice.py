@@ -141,6 +141,8 @@ def build(settings: Settings, *, generator: Generator | None = None, store: Imag
         metrics,
         healthy=lambda: generation.accepting,
         store=store if isinstance(store, LocalImageStore) else None,
+        idle_timeout_seconds=settings.http_idle_timeout_seconds,
+        max_connections=settings.http_max_connections,
     )
     log.info(
         "service configured",

@@ -70,7 +70,7 @@ class Settings:
     generate_max_inflight: int = 128
     rpc_reserve_threads: int = 16
     upload_decode_max_bytes: int = 256 * 1024 * 1024
-    http_idle_timeout_seconds: float = 10.0
+    http_idle_timeout_seconds: int = 10
     http_max_connections: int = 1000
     shutdown_status_seconds: float = 3.0
 
@@ -148,7 +148,7 @@ class Settings:
             upload_decode_max_bytes=reader.integer(
                 "UPLOAD_DECODE_MAX_BYTES", cls.upload_decode_max_bytes, 16 * 1024 * 1024, 2**40
             ),
-            http_idle_timeout_seconds=reader.number(
+            http_idle_timeout_seconds=reader.integer(
                 "HTTP_IDLE_TIMEOUT_SECONDS", cls.http_idle_timeout_seconds, 1, 3600
             ),
             http_max_connections=reader.integer("HTTP_MAX_CONNECTIONS", cls.http_max_connections, 10, 100_000),
