@@ -105,7 +105,8 @@ def build(settings: Settings, *, generator: Generator | None = None, store: Imag
         workers=settings.generation_workers,
         queue_size=settings.generation_queue_size,
         image_size=settings.image_size,
-        upload_limits=UploadLimits(settings.max_upload_bytes, settings.max_image_pixels, settings.background_max_side),
+        upload_limits=UploadLimits(settings.max_upload_bytes, settings.max_image_pixels, settings.background_max_side,
+                                   settings.upload_decode_max_bytes),
         upload_concurrency=settings.upload_concurrency,
         picture_timeout=2 * settings.peer_timeout_seconds,
     )
