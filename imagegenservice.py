@@ -11,6 +11,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 from concurrent import futures
 
 import grpc
@@ -57,12 +58,17 @@ class App:
     def stop(self) -> int:
         """Stops taking new work, lets running generations finish within the grace period.
 
-        The gRPC server keeps answering status calls meanwhile. Returns how many generations were
-        still unfinished when the grace period ended.
+        The gRPC server keeps answering status calls meanwhile, and for SHUTDOWN_STATUS_SECONDS (taken
+        out of the grace period) after unfinished generations are marked failed, so that shoppers
+        polling them read `failed` before the server goes. Returns how many were unfinished.
         """
         grace = self.settings.shutdown_grace_seconds
+        status_seconds = min(self.settings.shutdown_status_seconds, grace)
         self.health.enter_graceful_shutdown()
-        unfinished = self.generation.shutdown(grace)
+        unfinished = self.generation.shutdown(grace - status_seconds)
+        if unfinished and status_seconds > 0:
+            log.info("answering status calls before stopping", extra={"seconds": status_seconds})
+            threading.Event().wait(status_seconds)
         self.server.stop(grace=1.0).wait(2.0)
         self.side_port.stop()
         self.shop.close()
