@@ -22,7 +22,7 @@ from genproto import imagegeneration_pb2 as pb
 from genproto import imagegeneration_pb2_grpc as pb_grpc
 from imagegen.api import ImageGenerationServicer
 from imagegen.domain import Generator
-from imagegen.edge import Gate
+from imagegen.edge import Gate, Limits
 from imagegen.generation import ImageGeneration
 from imagegen.http import SidePort
 from imagegen.jobs import StatusStore
@@ -118,11 +118,16 @@ def build(settings: Settings, *, generator: Generator | None = None, store: Imag
     )
     # Generations and uploads each have an in-flight limit checked before their request is read; the
     # pool has a thread for every admitted one plus a reserve, so health and status always find one.
+    # The small requests the frontend forwards shopper input in are read a few at a time and capped
+    # in size, so a flood of 13 MB ones holds a few bodies, not one per thread.
     gate = Gate({
-        f"/{SERVICE_NAME}/GenerateCartImage": (
-            settings.generate_max_inflight, "too many image generations are in progress; try again shortly"),
-        f"/{SERVICE_NAME}/UploadBackground": (
-            settings.upload_concurrency, "too many backgrounds are being processed; try again shortly"),
+        f"/{SERVICE_NAME}/GenerateCartImage": Limits(
+            in_flight=settings.generate_max_inflight, reads=4, max_bytes=1024 * 1024,
+            busy_message="too many image generations are in progress; try again shortly"),
+        f"/{SERVICE_NAME}/UploadBackground": Limits(
+            in_flight=settings.upload_concurrency,
+            busy_message="too many backgrounds are being processed; try again shortly"),
+        f"/{SERVICE_NAME}/GetImageGenerationStatus": Limits(reads=4, max_bytes=64 * 1024),
     })
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.rpc_threads, thread_name_prefix="grpc"),

@@ -1,15 +1,19 @@
-"""The gRPC server's gate: per-method in-flight limits checked before a request is read, and requests
-whose bytes do not parse refused as the caller's fault.
+"""The gRPC server's gate: per-method limits applied before a request is read, and requests whose bytes
+do not parse refused as the caller's fault.
 
 gRPC receives a unary request whole (up to the server's 13 MB receive limit) before any handler runs,
 so a limit checked in the servicer comes too late: 60 refused uploads would already hold 800 MB. A
-limited method is therefore served as client-streaming, which the wire cannot tell from unary: the
-handler takes a slot first and reads the one message only when it has one; without one it refuses
-with RESOURCE_EXHAUSTED and the body is never read (HTTP/2 flow control leaves it with the client).
+gated method is therefore served as client-streaming, which the wire cannot tell from unary: the
+handler takes an in-flight slot first and reads the one message only when it has one; without one it
+refuses with RESOURCE_EXHAUSTED and the body is never read (HTTP/2 flow control leaves it with the
+client). Reads themselves can be bounded too (a few at a time, each within READ_TIMEOUT_SECONDS), and
+a request larger than its method needs is refused before it is parsed: a flood of 13 MB requests
+then holds a few bodies at a time, not one per thread.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -19,6 +23,18 @@ import grpc
 
 log = logging.getLogger(__name__)
 
+READ_TIMEOUT_SECONDS = 10.0  # to wait for a turn to read, and then to read the request; in-cluster it takes ms
+
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    """What a method admits. None: no limit of that kind."""
+
+    in_flight: int | None = None  # calls handled at once; more are refused before being read
+    busy_message: str = "the service is busy; try again shortly"
+    reads: int | None = None  # requests being read at once; more wait their turn
+    max_bytes: int | None = None  # larger requests are refused without being parsed
+
 
 class Malformed:
     """Stands for a request whose bytes are not a valid protobuf message."""
@@ -27,10 +43,21 @@ class Malformed:
         self.size = size
 
 
-def tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any]:
+class TooLarge(Malformed):
+    """Stands for a request larger than its method's max_bytes (never parsed), and its largest field."""
+
+    def __init__(self, size: int, field: str) -> None:
+        super().__init__(size)
+        self.field = field
+
+
+def tolerant(deserializer: Callable[[bytes], Any] | None, max_bytes: int | None = None) -> Callable[[bytes], Any]:
     """The deserializer, returning Malformed instead of raising (gRPC would answer INTERNAL and log a traceback)."""
+    descriptor = getattr(getattr(deserializer, "__self__", None), "DESCRIPTOR", None)
 
     def deserialize(data: bytes) -> Any:
+        if max_bytes is not None and len(data) > max_bytes:
+            return TooLarge(len(data), largest_field(data, descriptor))
         if deserializer is None:
             return data
         try:
@@ -42,58 +69,129 @@ def tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], A
 
 
 class Gate(grpc.ServerInterceptor):
-    """Limits in-flight calls of some methods (full path -> (limit, refusal message)); guards parsing of all unary ones."""
+    """Applies Limits per method (full path); guards the parsing of every unary method."""
 
-    def __init__(self, limits: Mapping[str, tuple[int, str]]) -> None:
-        self._limits = {method: (threading.BoundedSemaphore(limit), message) for method, (limit, message) in limits.items()}
+    def __init__(self, limits: Mapping[str, Limits]) -> None:
+        self._limits = dict(limits)
+        self._slots = {method: _semaphore(limit.in_flight) for method, limit in limits.items()}
+        self._reads = {method: _semaphore(limit.reads) for method, limit in limits.items()}
 
     def intercept_service(self, continuation, handler_call_details):  # noqa: ANN001 (grpc API)
         handler = continuation(handler_call_details)
         if handler is None or handler.request_streaming or handler.response_streaming:
             return handler
         method = handler_call_details.method
-        behaviour = _parsed(handler.unary_unary, method)
-        deserialize = tolerant(handler.request_deserializer)
-        limit = self._limits.get(method)
-        if limit is None:
-            return grpc.unary_unary_rpc_method_handler(behaviour, deserialize, handler.response_serializer)
-        slots, message = limit
+        limits = self._limits.get(method)
+        behaviour = _parsed(handler.unary_unary, method, limits.max_bytes if limits else None)
+        if limits is None:
+            return grpc.unary_unary_rpc_method_handler(
+                behaviour, tolerant(handler.request_deserializer), handler.response_serializer)
+        admitted = _Admitted(behaviour, method, limits, self._slots[method], self._reads[method])
         return grpc.stream_unary_rpc_method_handler(
-            _admitted(behaviour, slots, message, method), deserialize, handler.response_serializer
-        )
+            admitted, tolerant(handler.request_deserializer, limits.max_bytes), handler.response_serializer)
 
 
-def _parsed(behaviour: Callable, method: str) -> Callable:
+def largest_field(data: bytes, descriptor: Any, max_fields: int = 10_000) -> str:
+    """The name of the top-level field taking most bytes of a serialized message, read from the wire
+    format without parsing or copying it; "" when unknown."""
+    sizes: dict[int, int] = {}
+    position = 0
+    try:
+        for _ in range(max_fields):
+            if position >= len(data):
+                break
+            key, position = _varint(data, position)
+            wire_type = key & 7
+            if wire_type == 0:
+                _, position = _varint(data, position)
+                size = 1
+            elif wire_type in (1, 5):
+                size = 8 if wire_type == 1 else 4
+            elif wire_type == 2:
+                size, position = _varint(data, position)
+            else:
+                break
+            position += size if wire_type != 0 else 0
+            sizes[key >> 3] = sizes.get(key >> 3, 0) + size
+    except IndexError:
+        pass
+    if not sizes or descriptor is None:
+        return ""
+    field = descriptor.fields_by_number.get(max(sizes, key=sizes.__getitem__))
+    return field.name if field is not None else ""
+
+
+def _varint(data: bytes, position: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        byte = data[position]
+        position += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80 or shift > 63:
+            return value, position
+        shift += 7
+
+
+def _semaphore(count: int | None) -> threading.BoundedSemaphore | None:
+    return None if count is None else threading.BoundedSemaphore(count)
+
+
+def _parsed(behaviour: Callable, method: str, max_bytes: int | None) -> Callable:
     """behaviour, refusing a Malformed request with INVALID_ARGUMENT and one short log line."""
 
     def serve(request: Any, context: grpc.ServicerContext) -> Any:
+        if isinstance(request, TooLarge):
+            _refuse(context, method, grpc.StatusCode.INVALID_ARGUMENT,
+                    f"{request.field or 'request'}: too long; a request may be at most {max_bytes:,} bytes, "
+                    f"got {request.size:,}")
         if isinstance(request, Malformed):
-            log.info("request refused", extra={"method": _short(method), "code": "INVALID_ARGUMENT",
-                                               "reason": f"{request.size} bytes that are not a valid request message"})
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the request is not a valid protobuf message for this method")
+            _refuse(context, method, grpc.StatusCode.INVALID_ARGUMENT,
+                    "the request is not a valid protobuf message for this method", f"{request.size} bytes")
         return behaviour(request, context)
 
     return serve
 
 
-def _admitted(behaviour: Callable, slots: threading.BoundedSemaphore, message: str, method: str) -> Callable:
-    """A client-streaming behaviour that takes a slot before reading the single request, or refuses unread."""
+class _Admitted:
+    """A client-streaming behaviour that takes an in-flight slot, then a turn to read, then reads the one request."""
 
-    def serve(requests: Iterator[Any], context: grpc.ServicerContext) -> Any:
-        if not slots.acquire(blocking=False):
-            log.info("request refused", extra={"method": _short(method), "code": "RESOURCE_EXHAUSTED",
-                                               "reason": "in-flight limit reached"})
-            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, message)
+    def __init__(self, behaviour: Callable, method: str, limits: Limits,
+                 slots: threading.BoundedSemaphore | None, reads: threading.BoundedSemaphore | None) -> None:
+        self._behaviour, self._method, self._limits = behaviour, method, limits
+        self._slots, self._reads = slots, reads
+
+    def __call__(self, requests: Iterator[Any], context: grpc.ServicerContext) -> Any:
+        if self._slots is not None and not self._slots.acquire(blocking=False):
+            _refuse(context, self._method, grpc.StatusCode.RESOURCE_EXHAUSTED, self._limits.busy_message,
+                    "in-flight limit reached")
+        try:
+            request = self._read(requests, context)
+            return self._behaviour(request, context)
+        finally:
+            if self._slots is not None:
+                self._slots.release()
+
+    def _read(self, requests: Iterator[Any], context: grpc.ServicerContext) -> Any:
+        if self._reads is not None and not self._reads.acquire(timeout=READ_TIMEOUT_SECONDS):
+            _refuse(context, self._method, grpc.StatusCode.RESOURCE_EXHAUSTED, self._limits.busy_message,
+                    "no turn to read the request")
+        # A peer that sends its request slowly, or not at all, is cut off rather than holding a turn.
+        watchdog = threading.Timer(READ_TIMEOUT_SECONDS, context.cancel)
+        watchdog.daemon = True
+        watchdog.start()
         try:
             request = next(requests, None)
-            if request is None:
-                context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the request carried no message")
-            return behaviour(request, context)
         finally:
-            slots.release()
+            watchdog.cancel()
+            if self._reads is not None:
+                self._reads.release()
+        if request is None:
+            _refuse(context, self._method, grpc.StatusCode.INVALID_ARGUMENT, "the request carried no message")
+        return request
 
-    return serve
 
-
-def _short(method: str) -> str:
-    return method.rsplit("/", 1)[-1]
+def _refuse(context: grpc.ServicerContext, method: str, code: grpc.StatusCode, message: str, reason: str = "") -> None:
+    """Aborts the call with one short log line."""
+    log.info("request refused", extra={"method": method.rsplit("/", 1)[-1], "code": code.name,
+                                       "reason": reason or message})
+    context.abort(code, message)

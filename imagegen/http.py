@@ -10,6 +10,7 @@ HTTP_MAX_CONNECTIONS, and request headers by waitress's 256 KiB.
 from __future__ import annotations
 
 import logging
+import resource
 import threading
 from collections.abc import Callable, Iterable
 
@@ -37,8 +38,9 @@ class SidePort:
         host: str = "0.0.0.0",
         workers: int = 4,
         idle_timeout_seconds: int = 10,
-        max_connections: int = 1000,
+        max_connections: int = 10_000,
     ) -> None:
+        _allow_open_files(max_connections + 1024)
         self._server = create_server(
             _application(metrics, healthy, store),
             host=host or "0.0.0.0",
@@ -49,6 +51,7 @@ class SidePort:
             cleanup_interval=max(1, idle_timeout_seconds // 2),
             connection_limit=max_connections,
             asyncore_use_poll=True,  # select() cannot watch more than 1024 sockets
+            backlog=4096,  # a storm of new connections waits in the kernel rather than being dropped
             ident="imagegenservice",
             expose_tracebacks=False,
             clear_untrusted_proxy_headers=True,
@@ -69,6 +72,15 @@ class SidePort:
         self._server.task_dispatcher.shutdown(timeout=2)
         wasyncore.close_all(self._server._map)  # the loop ends once its map is empty
         self._thread.join(5)
+
+
+def _allow_open_files(count: int) -> None:
+    """Raises the soft limit on open files towards count (up to the hard limit), so that the connection
+    limit, not the file limit, is what a flood of connections meets."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = count if hard == resource.RLIM_INFINITY else min(count, hard)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
 
 def _application(metrics: Metrics, healthy: Callable[[], bool], store: LocalImageStore | None) -> Callable:

@@ -71,7 +71,7 @@ class Settings:
     rpc_reserve_threads: int = 16
     upload_decode_max_bytes: int = 256 * 1024 * 1024
     http_idle_timeout_seconds: int = 10
-    http_max_connections: int = 1000
+    http_max_connections: int = 10_000
     shutdown_status_seconds: float = 3.0
 
     @property
