@@ -78,9 +78,13 @@ class Gate(grpc.ServerInterceptor):
 
     def intercept_service(self, continuation, handler_call_details):  # noqa: ANN001 (grpc API)
         handler = continuation(handler_call_details)
-        if handler is None or handler.request_streaming or handler.response_streaming:
-            return handler
+        if handler is None:
+            return None
         method = handler_call_details.method
+        if handler.request_streaming:  # server reflection: every message it reads is checked
+            return _streaming(handler, method)
+        if handler.response_streaming:
+            return handler
         limits = self._limits.get(method)
         behaviour = _parsed(handler.unary_unary, method, limits.max_bytes if limits else None)
         if limits is None:
@@ -130,6 +134,28 @@ def _varint(data: bytes, position: int) -> tuple[int, int]:
         if byte < 0x80 or shift > 63:
             return value, position
         shift += 7
+
+
+def _streaming(handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
+    """A client-streaming handler whose requests are parsed tolerantly, a malformed one refused."""
+
+    def checked(requests: Iterator[Any], context: grpc.ServicerContext) -> Iterator[Any]:
+        for request in requests:
+            if isinstance(request, Malformed):
+                _refuse(context, method, grpc.StatusCode.INVALID_ARGUMENT,
+                        "the request is not a valid protobuf message for this method", f"{request.size} bytes")
+            yield request
+
+    deserialize = tolerant(handler.request_deserializer)
+    if handler.response_streaming:
+        behaviour = handler.stream_stream
+        return grpc.stream_stream_rpc_method_handler(
+            lambda requests, context: behaviour(checked(requests, context), context),
+            deserialize, handler.response_serializer)
+    behaviour = handler.stream_unary
+    return grpc.stream_unary_rpc_method_handler(
+        lambda requests, context: behaviour(checked(requests, context), context),
+        deserialize, handler.response_serializer)
 
 
 def _semaphore(count: int | None) -> threading.BoundedSemaphore | None:

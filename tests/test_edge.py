@@ -183,6 +183,15 @@ def test_malformed_health_check_is_invalid_argument_too(service):
     assert refusal(raw, b"\x0a\x05ab").code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
+def test_malformed_reflection_request_is_invalid_argument_without_a_traceback(service):
+    raw = service.channel.stream_stream("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo")
+    with pytest.raises(grpc.RpcError) as caught:
+        list(raw(iter([b"\x0a\xff\xff\xff\xff\x0f"]), timeout=30))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    wait_for(lambda: "ServerReflectionInfo" in service.logs(), what="the refusal to be logged")
+    assert "Traceback" not in service.logs()
+
+
 def test_good_requests_still_pass_the_gate(service):
     answer = service.stub.GenerateCartImage(generate_for(1), timeout=30)
     assert service.wait_finished(answer.generation_id)[0].status == "completed"
