@@ -128,7 +128,7 @@ def build(settings: Settings, *, generator: Generator | None = None, store: Imag
             in_flight=settings.upload_concurrency,
             busy_message="too many backgrounds are being processed; try again shortly"),
         f"/{SERVICE_NAME}/GetImageGenerationStatus": Limits(reads=4, max_bytes=64 * 1024),
-    })
+    }, counter=lambda method, code: metrics.refused.labels(method=method, code=code).inc())
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.rpc_threads, thread_name_prefix="grpc"),
         interceptors=[gate],

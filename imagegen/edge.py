@@ -71,7 +71,8 @@ def tolerant(deserializer: Callable[[bytes], Any] | None, max_bytes: int | None 
 class Gate(grpc.ServerInterceptor):
     """Applies Limits per method (full path); guards the parsing of every unary method."""
 
-    def __init__(self, limits: Mapping[str, Limits]) -> None:
+    def __init__(self, limits: Mapping[str, Limits], counter: Callable[[str, str], None] | None = None) -> None:
+        self._refusals = _Refusals(counter)
         self._limits = dict(limits)
         self._slots = {method: _semaphore(limit.in_flight) for method, limit in limits.items()}
         self._reads = {method: _semaphore(limit.reads) for method, limit in limits.items()}
@@ -82,15 +83,15 @@ class Gate(grpc.ServerInterceptor):
             return None
         method = handler_call_details.method
         if handler.request_streaming:  # server reflection: every message it reads is checked
-            return _streaming(handler, method)
+            return _streaming(handler, method, self._refusals)
         if handler.response_streaming:
             return handler
         limits = self._limits.get(method)
-        behaviour = _parsed(handler.unary_unary, method, limits.max_bytes if limits else None)
+        behaviour = _parsed(handler.unary_unary, method, limits.max_bytes if limits else None, self._refusals)
         if limits is None:
             return grpc.unary_unary_rpc_method_handler(
                 behaviour, tolerant(handler.request_deserializer), handler.response_serializer)
-        admitted = _Admitted(behaviour, method, limits, self._slots[method], self._reads[method])
+        admitted = _Admitted(behaviour, method, limits, self._slots[method], self._reads[method], self._refusals)
         return grpc.stream_unary_rpc_method_handler(
             admitted, tolerant(handler.request_deserializer, limits.max_bytes), handler.response_serializer)
 
@@ -136,13 +137,13 @@ def _varint(data: bytes, position: int) -> tuple[int, int]:
         shift += 7
 
 
-def _streaming(handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
+def _streaming(handler: grpc.RpcMethodHandler, method: str, refuse: _Refusals) -> grpc.RpcMethodHandler:
     """A client-streaming handler whose requests are parsed tolerantly, a malformed one refused."""
 
     def checked(requests: Iterator[Any], context: grpc.ServicerContext) -> Iterator[Any]:
         for request in requests:
             if isinstance(request, Malformed):
-                _refuse(context, method, grpc.StatusCode.INVALID_ARGUMENT,
+                refuse(context, method, grpc.StatusCode.INVALID_ARGUMENT,
                         "the request is not a valid protobuf message for this method", f"{request.size} bytes")
             yield request
 
@@ -162,17 +163,17 @@ def _semaphore(count: int | None) -> threading.BoundedSemaphore | None:
     return None if count is None else threading.BoundedSemaphore(count)
 
 
-def _parsed(behaviour: Callable, method: str, max_bytes: int | None) -> Callable:
+def _parsed(behaviour: Callable, method: str, max_bytes: int | None, refuse: _Refusals) -> Callable:
     """behaviour, refusing a Malformed request with INVALID_ARGUMENT and one short log line."""
 
     def serve(request: Any, context: grpc.ServicerContext) -> Any:
         if isinstance(request, TooLarge):
-            _refuse(context, method, grpc.StatusCode.INVALID_ARGUMENT,
+            refuse(context, method, grpc.StatusCode.INVALID_ARGUMENT,
                     f"{request.field or 'request'}: too long; a request may be at most {max_bytes:,} bytes, "
                     f"got {request.size:,}")
         if isinstance(request, Malformed):
-            _refuse(context, method, grpc.StatusCode.INVALID_ARGUMENT,
-                    "the request is not a valid protobuf message for this method", f"{request.size} bytes")
+            refuse(context, method, grpc.StatusCode.INVALID_ARGUMENT,
+                   "the request is not a valid protobuf message for this method", f"{request.size} bytes")
         return behaviour(request, context)
 
     return serve
@@ -181,14 +182,14 @@ def _parsed(behaviour: Callable, method: str, max_bytes: int | None) -> Callable
 class _Admitted:
     """A client-streaming behaviour that takes an in-flight slot, then a turn to read, then reads the one request."""
 
-    def __init__(self, behaviour: Callable, method: str, limits: Limits,
-                 slots: threading.BoundedSemaphore | None, reads: threading.BoundedSemaphore | None) -> None:
+    def __init__(self, behaviour: Callable, method: str, limits: Limits, slots: threading.BoundedSemaphore | None,
+                 reads: threading.BoundedSemaphore | None, refuse: _Refusals) -> None:
         self._behaviour, self._method, self._limits = behaviour, method, limits
-        self._slots, self._reads = slots, reads
+        self._slots, self._reads, self._refuse = slots, reads, refuse
 
     def __call__(self, requests: Iterator[Any], context: grpc.ServicerContext) -> Any:
         if self._slots is not None and not self._slots.acquire(blocking=False):
-            _refuse(context, self._method, grpc.StatusCode.RESOURCE_EXHAUSTED, self._limits.busy_message,
+            self._refuse(context, self._method, grpc.StatusCode.RESOURCE_EXHAUSTED, self._limits.busy_message,
                     "in-flight limit reached")
         try:
             request = self._read(requests, context)
@@ -199,7 +200,7 @@ class _Admitted:
 
     def _read(self, requests: Iterator[Any], context: grpc.ServicerContext) -> Any:
         if self._reads is not None and not self._reads.acquire(timeout=READ_TIMEOUT_SECONDS):
-            _refuse(context, self._method, grpc.StatusCode.RESOURCE_EXHAUSTED, self._limits.busy_message,
+            self._refuse(context, self._method, grpc.StatusCode.RESOURCE_EXHAUSTED, self._limits.busy_message,
                     "no turn to read the request")
         # A peer that sends its request slowly, or not at all, is cut off rather than holding a turn.
         watchdog = threading.Timer(READ_TIMEOUT_SECONDS, context.cancel)
@@ -212,12 +213,20 @@ class _Admitted:
             if self._reads is not None:
                 self._reads.release()
         if request is None:
-            _refuse(context, self._method, grpc.StatusCode.INVALID_ARGUMENT, "the request carried no message")
+            self._refuse(context, self._method, grpc.StatusCode.INVALID_ARGUMENT, "the request carried no message")
         return request
 
 
-def _refuse(context: grpc.ServicerContext, method: str, code: grpc.StatusCode, message: str, reason: str = "") -> None:
-    """Aborts the call with one short log line."""
-    log.info("request refused", extra={"method": method.rsplit("/", 1)[-1], "code": code.name,
-                                       "reason": reason or message})
-    context.abort(code, message)
+class _Refusals:
+    """Refuses a call: one short log line, a count, and the abort."""
+
+    def __init__(self, counter: Callable[[str, str], None] | None) -> None:
+        self._counter = counter
+
+    def __call__(self, context: grpc.ServicerContext, method: str, code: grpc.StatusCode, message: str,
+                 reason: str = "") -> None:
+        name = method.rsplit("/", 1)[-1]
+        log.info("request refused", extra={"method": name, "code": code.name, "reason": reason or message})
+        if self._counter is not None:
+            self._counter(name, code.name)
+        context.abort(code, message)

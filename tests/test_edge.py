@@ -65,6 +65,8 @@ def test_generations_beyond_the_in_flight_limit_are_refused_at_once(make_service
     assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert "too many image generations" in error.details()
     assert held_catalog.arrived == 3
+    metrics = service.http_get(service.http_base + "/metrics")[2].decode()
+    assert 'imagegen_requests_refused_total{code="RESOURCE_EXHAUSTED",method="GenerateCartImage"} 1.0' in metrics
     held_catalog.release.set()
     assert all(call.result().generation_id for call in pending)
     after = service.stub.GenerateCartImage(generate_for(9), timeout=30)  # the slots came back
