@@ -203,15 +203,28 @@ class _Admitted:
             self._refuse(context, self._method, grpc.StatusCode.RESOURCE_EXHAUSTED, self._limits.busy_message,
                     "no turn to read the request")
         # A peer that sends its request slowly, or not at all, is cut off rather than holding a turn.
-        watchdog = threading.Timer(READ_TIMEOUT_SECONDS, context.cancel)
+        cut_off = threading.Event()
+
+        def cut() -> None:
+            cut_off.set()
+            context.cancel()
+
+        watchdog = threading.Timer(READ_TIMEOUT_SECONDS, cut)
         watchdog.daemon = True
         watchdog.start()
+        late = f"the request was not received within {READ_TIMEOUT_SECONDS:g} s"
         try:
             request = next(requests, None)
+        except grpc.RpcError:  # the call was cancelled: by the peer, or by the watchdog
+            if cut_off.is_set():
+                self._refuse.note(self._method, grpc.StatusCode.CANCELLED, late)
+            raise
         finally:
             watchdog.cancel()
             if self._reads is not None:
                 self._reads.release()
+        if request is None and cut_off.is_set():  # the cancellation may also end the stream
+            self._refuse(context, self._method, grpc.StatusCode.CANCELLED, late)
         if request is None:
             self._refuse(context, self._method, grpc.StatusCode.INVALID_ARGUMENT, "the request carried no message")
         return request
@@ -225,8 +238,12 @@ class _Refusals:
 
     def __call__(self, context: grpc.ServicerContext, method: str, code: grpc.StatusCode, message: str,
                  reason: str = "") -> None:
+        self.note(method, code, reason or message)
+        context.abort(code, message)
+
+    def note(self, method: str, code: grpc.StatusCode, reason: str) -> None:
+        """Logs and counts a refusal."""
         name = method.rsplit("/", 1)[-1]
-        log.info("request refused", extra={"method": name, "code": code.name, "reason": reason or message})
+        log.info("request refused", extra={"method": name, "code": code.name, "reason": reason})
         if self._counter is not None:
             self._counter(name, code.name)
-        context.abort(code, message)

@@ -230,5 +230,8 @@ def test_peers_that_never_send_their_request_are_cut_off_and_others_get_their_tu
             with pytest.raises(grpc.RpcError) as caught:
                 call.result(timeout=60)
             assert caught.value.code() == grpc.StatusCode.CANCELLED
+        wait_for(lambda: service.logs().count("the request was not received within 10 s") >= 4,
+                 what="the cut-off peers to be logged")
+        assert "Traceback" not in service.logs()
     finally:
         never.set()
