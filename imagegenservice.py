@@ -25,6 +25,7 @@ from genproto import imagegeneration_pb2_grpc as pb_grpc
 from imagegen.admission import Admission
 from imagegen.api import ImageGenerationServicer
 from imagegen.domain import Generator
+from imagegen.edge import Gate, Limits
 from imagegen.generation import ImageGeneration
 from imagegen.generators.traced import TracedGenerator, TracedPictures, TracedStore
 from imagegen.http import SidePort
@@ -77,12 +78,17 @@ class App:
     def stop(self) -> int:
         """Stops taking new work, lets running generations finish within the grace period.
 
-        The gRPC server keeps answering status calls meanwhile. Returns how many generations were
-        still unfinished when the grace period ended.
+        The gRPC server keeps answering status calls meanwhile, and for SHUTDOWN_STATUS_SECONDS (taken
+        out of the grace period) after unfinished generations are marked failed, so that shoppers
+        polling them read `failed` before the server goes. Returns how many were unfinished.
         """
         grace = self.settings.shutdown_grace_seconds
+        status_seconds = min(self.settings.shutdown_status_seconds, grace)
         self.health.enter_graceful_shutdown()
-        unfinished = self.generation.shutdown(grace)
+        unfinished = self.generation.shutdown(grace - status_seconds)
+        if unfinished and status_seconds > 0:
+            log.info("answering status calls before stopping", extra={"seconds": status_seconds})
+            threading.Event().wait(status_seconds)
         self.server.stop(grace=1.0).wait(2.0)
         self.side_port.stop()
         self.shop.close()
@@ -187,13 +193,29 @@ def build(settings: Settings, *, generator: Generator | None = None, store: Imag
         cpu_slots=cpu_slots,
         cpu_bound_generator=generator.name == "collage",  # Gemini mostly waits on the network
         image_size=settings.image_size,
-        upload_limits=UploadLimits(settings.max_upload_bytes, settings.max_image_pixels, settings.background_max_side),
+        upload_limits=UploadLimits(settings.max_upload_bytes, settings.max_image_pixels, settings.background_max_side,
+                                   settings.upload_decode_max_bytes),
         upload_concurrency=settings.upload_concurrency,
         picture_timeout=2 * settings.peer_timeout_seconds,
         rate_limit=rate_limit,
     )
+    # Generations and uploads each have an in-flight limit checked before their request is read; the
+    # pool has a thread for every admitted one plus a reserve, so health and status always find one.
+    # The small requests the frontend forwards shopper input in are read a few at a time and capped
+    # in size, so a flood of 13 MB ones holds a few bodies, not one per thread.
+    gate = Gate({
+        f"/{SERVICE_NAME}/GenerateCartImage": Limits(
+            in_flight=settings.generate_max_inflight, reads=4, max_bytes=1024 * 1024,
+            busy_message="too many image generations are in progress; try again shortly"),
+        f"/{SERVICE_NAME}/UploadBackground": Limits(
+            in_flight=settings.upload_concurrency,
+            busy_message="too many backgrounds are being processed; try again shortly"),
+        f"/{SERVICE_NAME}/GetImageGenerationStatus": Limits(reads=4, max_bytes=64 * 1024),
+    }, counter=lambda method, code: metrics.refused.labels(method=method, code=code).inc())
     server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=10, thread_name_prefix="grpc"),
+        futures.ThreadPoolExecutor(max_workers=settings.rpc_threads, thread_name_prefix="grpc"),
+        # Tracing first, so that calls the gate refuses are traced too.
+        interceptors=[*tracing.server_interceptors(), gate],
         options=[
             ("grpc.max_receive_message_length", settings.max_message_bytes),
             ("grpc.max_send_message_length", 4 * 1024 * 1024),
@@ -201,9 +223,11 @@ def build(settings: Settings, *, generator: Generator | None = None, store: Imag
             # a frontend's calls spread over the replicas as time goes by, new ones included.
             ("grpc.max_connection_age_ms", 5 * 60 * 1000),
             ("grpc.max_connection_age_grace_ms", 30 * 1000),
+            # Without BDP probing a stream's window stays at 64 KiB until its message is asked for:
+            # refused uploads then cost no buffered body (with it, 30 refused ones still cost up to 125 MiB).
+            ("grpc.http2.bdp_probe", 0),
         ],
-        maximum_concurrent_rpcs=100,
-        interceptors=tracing.server_interceptors(),
+        maximum_concurrent_rpcs=2 * settings.rpc_threads,
     )
     pb_grpc.add_ImageGenerationServiceServicer_to_server(ImageGenerationServicer(generation), server)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -216,6 +240,8 @@ def build(settings: Settings, *, generator: Generator | None = None, store: Imag
         metrics,
         healthy=lambda: generation.accepting,
         store=store if isinstance(store, LocalImageStore) else None,
+        idle_timeout_seconds=settings.http_idle_timeout_seconds,
+        max_connections=settings.http_max_connections,
     )
     log.info(
         "service configured",

@@ -119,6 +119,14 @@ class ServiceProcess:
 
         return wait_for(finished, timeout, interval=0.02, what="generation to finish"), seen
 
+    def memory_mib(self, field: str = "VmHWM") -> float:
+        """A memory figure of the process from /proc (VmHWM: peak resident set; VmRSS: now), in MiB."""
+        with open(f"/proc/{self.process.pid}/status") as status:
+            for line in status:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) / 1024
+        raise KeyError(field)
+
     def logs(self) -> str:
         """Everything the service wrote so far."""
         self._log.flush()

@@ -28,6 +28,18 @@ STATUS_CODES: dict[type[errors.ImageGenError], grpc.StatusCode] = {
     errors.GenerationFailed: grpc.StatusCode.INTERNAL,
 }
 
+# Longest value each text field may hold, checked before anything else reads the request: the shop's
+# ids are a UUID (user) and 10 characters (product); our generation ids 22; signed URLs about 1,500.
+MAX_LENGTHS = {
+    "user_id": 256,
+    "style_preference": 64,
+    "background_image_url": 4096,
+    "cart_items.product_id": 128,
+    "generation_id": 128,
+}
+MAX_CART_ITEMS = 100  # entries before repeated products are added up (20 distinct products at most)
+MAX_MESSAGE_CHARS = 500  # an error message or logged reason is cut to this
+
 
 class ImageGenerationServicer(pb_grpc.ImageGenerationServiceServicer):
     """ImageGenerationService: one short method per RPC."""
@@ -38,6 +50,15 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServiceServicer):
     def GenerateCartImage(self, request: pb.GenerateCartImageRequest, context: grpc.ServicerContext):  # noqa: N802
         """Starts a generation and answers with its id at once."""
         with _edge(context, "GenerateCartImage"):
+            _check_lengths(
+                user_id=request.user_id, style_preference=request.style_preference,
+                background_image_url=request.background_image_url,
+            )
+            if len(request.cart_items) > MAX_CART_ITEMS:
+                raise errors.InvalidArgument(
+                    "cart_items", f"at most {MAX_CART_ITEMS} entries, got {len(request.cart_items):,}")
+            for item in request.cart_items:
+                _check_lengths(**{"cart_items.product_id": item.product_id})
             record = self._generation.start(
                 CartRequest(
                     user_id=request.user_id,
@@ -61,6 +82,7 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServiceServicer):
     def GetImageGenerationStatus(self, request: pb.GetStatusRequest, context: grpc.ServicerContext):  # noqa: N802
         """Reports a generation's status; not_found for an unknown id."""
         with _edge(context, "GetImageGenerationStatus"):
+            _check_lengths(generation_id=request.generation_id)
             record = self._generation.status(request.generation_id.strip())
             if record is None:
                 return pb.GetStatusResponse(
@@ -70,6 +92,21 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServiceServicer):
                 status=record.status, image_url=record.image_url, progress=record.progress,
                 error_message=record.error_message,
             )
+
+
+def _check_lengths(**values: str) -> None:
+    """Refuses the first value longer than its field's MAX_LENGTHS, naming field and limit (never quoting it)."""
+    for field, value in values.items():
+        limit = MAX_LENGTHS[field]
+        if len(value) > limit:
+            raise errors.InvalidArgument(field, f"at most {limit} characters, got {len(value):,}")
+
+
+def clip(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """text, cut to limit characters with a note of how much was left out."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text) - limit:,} more characters)"
 
 
 def _request_id(context: grpc.ServicerContext) -> str:
@@ -95,8 +132,9 @@ def _edge(context: grpc.ServicerContext, method: str) -> Iterator[None]:
             code = next(
                 (code for kind, code in STATUS_CODES.items() if isinstance(error, kind)), grpc.StatusCode.INTERNAL
             )
-            log.info("request refused", extra={"method": method, "code": code.name, "reason": str(error)})
-            context.abort(code, str(error))
+            message = clip(str(error))
+            log.info("request refused", extra={"method": method, "code": code.name, "reason": message})
+            context.abort(code, message)
         except Exception:
             log.exception("request crashed", extra={"method": method})
             context.abort(grpc.StatusCode.INTERNAL, "internal error; the request id is " + request_id)

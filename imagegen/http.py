@@ -1,12 +1,21 @@
-"""The HTTP side port: /healthz, /metrics, and the local store's images."""
+"""The HTTP side port: /healthz, /metrics, and the local store's images, served by waitress.
+
+waitress reads and writes every connection with non-blocking I/O on one thread and hands only
+complete requests to its worker threads, so clients that connect and send nothing, or trickle their
+headers (slowloris), hold no worker: the kubelet's checks and image downloads are served meanwhile.
+Idle connections are closed after HTTP_IDLE_TIMEOUT_SECONDS, open ones are bounded by
+HTTP_MAX_CONNECTIONS, and request headers by waitress's 256 KiB.
+"""
 
 from __future__ import annotations
 
-import concurrent.futures
-import http.server
 import logging
+import resource
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+
+from waitress import wasyncore
+from waitress.server import create_server
 
 from imagegen.errors import ImageGenError
 from imagegen.observability import Metrics
@@ -14,38 +23,7 @@ from imagegen.stores.local import URL_PATH, LocalImageStore, content_type_for
 
 log = logging.getLogger(__name__)
 
-
-class _PooledHTTPServer(http.server.HTTPServer):
-    """An HTTP server with a fixed pool and a bounded backlog: a flood of connections cannot grow
-    threads, memory or open sockets; connections beyond the backlog are closed at once."""
-
-    def __init__(self, address: tuple[str, int], handler: type, workers: int) -> None:
-        super().__init__(address, handler)
-        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="http")
-        self._backlog = threading.BoundedSemaphore(workers * 4)
-
-    def process_request(self, request, client_address) -> None:  # noqa: ANN001 (socketserver API)
-        if not self._backlog.acquire(blocking=False):
-            self.shutdown_request(request)
-            return
-        try:
-            self._pool.submit(self._serve_one, request, client_address)
-        except RuntimeError:  # closing
-            self._backlog.release()
-            self.shutdown_request(request)
-
-    def _serve_one(self, request, client_address) -> None:  # noqa: ANN001
-        try:
-            self.finish_request(request, client_address)
-        except Exception:  # noqa: BLE001 (one bad connection must not end the server)
-            self.handle_error(request, client_address)
-        finally:
-            self.shutdown_request(request)
-            self._backlog.release()
-
-    def server_close(self) -> None:
-        super().server_close()
-        self._pool.shutdown(wait=False, cancel_futures=True)
+_REASONS = {200: "200 OK", 404: "404 Not Found", 405: "405 Method Not Allowed", 503: "503 Service Unavailable"}
 
 
 class SidePort:
@@ -57,70 +35,90 @@ class SidePort:
         metrics: Metrics,
         healthy: Callable[[], bool],
         store: LocalImageStore | None,
-        host: str = "",
-        workers: int = 8,
+        host: str = "0.0.0.0",
+        workers: int = 4,
+        idle_timeout_seconds: int = 10,
+        max_connections: int = 10_000,
     ) -> None:
-        handler = _make_handler(metrics, healthy, store)
-        self._server = _PooledHTTPServer((host, port), handler, workers)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="http-side-port", daemon=True)
+        _allow_open_files(max_connections + 1024)
+        self._server = create_server(
+            _application(metrics, healthy, store),
+            host=host or "0.0.0.0",
+            port=port,
+            threads=workers,
+            channel_timeout=idle_timeout_seconds,
+            # How often idle connections are looked for: a connection lives at most about 1.5x the timeout.
+            cleanup_interval=max(1, idle_timeout_seconds // 2),
+            connection_limit=max_connections,
+            asyncore_use_poll=True,  # select() cannot watch more than 1024 sockets
+            backlog=4096,  # a storm of new connections waits in the kernel rather than being dropped
+            ident="imagegenservice",
+            expose_tracebacks=False,
+            clear_untrusted_proxy_headers=True,
+        )
+        self._thread = threading.Thread(target=self._server.run, name="http-side-port", daemon=True)
 
     @property
     def port(self) -> int:
         """The bound port (useful when started on port 0)."""
-        return self._server.server_address[1]
+        return int(self._server.effective_port)
 
     def start(self) -> None:
         """Starts serving in a background thread."""
         self._thread.start()
 
     def stop(self) -> None:
-        """Stops serving and closes the socket."""
-        self._server.shutdown()
-        self._server.server_close()
+        """Stops serving: closes the listening socket and every connection, ends the worker threads."""
+        self._server.task_dispatcher.shutdown(timeout=2)
+        wasyncore.close_all(self._server._map)  # the loop ends once its map is empty
+        self._thread.join(5)
 
 
-def _make_handler(metrics: Metrics, healthy: Callable[[], bool], store: LocalImageStore | None) -> type:
-    class Handler(http.server.BaseHTTPRequestHandler):
-        timeout = 10  # a slow client cannot hold a pool worker for long
-        server_version = "imagegenservice"
-        sys_version = ""
+def _allow_open_files(count: int) -> None:
+    """Raises the soft limit on open files towards count (up to the hard limit), so that the connection
+    limit, not the file limit, is what a flood of connections meets."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = count if hard == resource.RLIM_INFINITY else min(count, hard)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
-        def do_GET(self) -> None:  # noqa: N802 (http.server API)
-            self._respond(with_body=True)
 
-        def do_HEAD(self) -> None:  # noqa: N802
-            self._respond(with_body=False)
+def _application(metrics: Metrics, healthy: Callable[[], bool], store: LocalImageStore | None) -> Callable:
+    """The WSGI application of the side port."""
 
-        def _respond(self, with_body: bool) -> None:
-            path = self.path.split("?", 1)[0]
-            if path == "/healthz":
-                ok = healthy()
-                self._send(200 if ok else 503, b"ok\n" if ok else b"shutting down\n", "text/plain", with_body)
-            elif path == "/metrics":
-                body, content_type = metrics.exposition()
-                self._send(200, body, content_type, with_body)
-            elif store is not None and path.startswith(URL_PATH):
-                name = path[len(URL_PATH) :]
-                try:
-                    body = store.get(name)
-                except ImageGenError:
-                    self._send(404, b"not found\n", "text/plain", with_body)
-                    return
-                self._send(200, body, content_type_for(name), with_body, cache="public, max-age=31536000, immutable")
-            else:
-                self._send(404, b"not found\n", "text/plain", with_body)
+    def application(environ: dict, start_response: Callable) -> Iterable[bytes]:
+        method = environ["REQUEST_METHOD"]
+        path = environ.get("PATH_INFO", "")
+        if method not in ("GET", "HEAD"):
+            code, body, content_type, cache = 405, b"only GET and HEAD\n", "text/plain", "no-store"
+        else:
+            code, body, content_type, cache = _answer(path, metrics, healthy, store)
+        start_response(_REASONS[code], [
+            ("Content-Type", content_type),
+            ("Content-Length", str(len(body))),
+            ("Cache-Control", cache),
+            ("X-Content-Type-Options", "nosniff"),
+        ])
+        return [b""] if method == "HEAD" else [body]
 
-        def _send(self, code: int, body: bytes, content_type: str, with_body: bool, cache: str = "no-store") -> None:
-            self.send_response(code)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("Cache-Control", cache)
-            self.send_header("X-Content-Type-Options", "nosniff")
-            self.end_headers()
-            if with_body:
-                self.wfile.write(body)
+    return application
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (http.server API)
-            log.debug("http %s", format % args)
 
-    return Handler
+def _answer(
+    path: str, metrics: Metrics, healthy: Callable[[], bool], store: LocalImageStore | None
+) -> tuple[int, bytes, str, str]:
+    """(status, body, content type, cache control) for a GET of path."""
+    if path == "/healthz":
+        ok = healthy()
+        return (200, b"ok\n", "text/plain", "no-store") if ok else (503, b"shutting down\n", "text/plain", "no-store")
+    if path == "/metrics":
+        body, content_type = metrics.exposition()
+        return 200, body, content_type, "no-store"
+    if store is not None and path.startswith(URL_PATH):
+        name = path[len(URL_PATH):]
+        try:
+            body = store.get(name)
+        except ImageGenError:
+            return 404, b"not found\n", "text/plain", "no-store"
+        return 200, body, content_type_for(name), "public, max-age=31536000, immutable"
+    return 404, b"not found\n", "text/plain", "no-store"

@@ -179,6 +179,11 @@ class Metrics:
             "imagegen_shared_state_up", "1 when the shared state (Redis, or in-process) answers, else 0.",
             registry=self.registry,
         )
+        self.refused = prometheus_client.Counter(
+            "imagegen_requests_refused", "Requests the gRPC gate refused before they reached the service, by method "
+            "and code (in-flight limits, no turn to read, too large, malformed).", ["method", "code"],
+            registry=self.registry,
+        )
         self.gemini_calls = prometheus_client.Counter(
             "imagegen_gemini_calls", "Gemini generate_content calls by model and outcome.", ["model", "outcome"],
             registry=self.registry,

@@ -88,6 +88,13 @@ class Settings:
     generation_lease_seconds: float = 15.0
     # Logging.
     log_level: str = "INFO"
+    # Hardening (issue 9): admission at the gRPC edge, the side port's timeouts, decoding memory, shutdown.
+    generate_max_inflight: int = 128
+    rpc_reserve_threads: int = 16
+    upload_decode_max_bytes: int = 256 * 1024 * 1024
+    http_idle_timeout_seconds: int = 10
+    http_max_connections: int = 10_000
+    shutdown_status_seconds: float = 3.0
 
     @property
     def gemini_configured(self) -> bool:
@@ -110,6 +117,11 @@ class Settings:
     def max_message_bytes(self) -> int:
         """Largest gRPC message accepted: the upload limit in base64 plus room for a data: prefix."""
         return (self.max_upload_bytes * 4 // 3) + 64 * 1024
+
+    @property
+    def rpc_threads(self) -> int:
+        """RPC threads: every admitted generation and upload, plus a reserve for health and status calls."""
+        return self.generate_max_inflight + self.upload_concurrency + self.rpc_reserve_threads
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -181,6 +193,17 @@ class Settings:
             redis_timeout_seconds=reader.number("REDIS_TIMEOUT_SECONDS", cls.redis_timeout_seconds, 0.05, 30),
             generation_lease_seconds=reader.number("GENERATION_LEASE_SECONDS", cls.generation_lease_seconds, 1, 600),
             log_level=reader.choice("LOG_LEVEL", cls.log_level, ("DEBUG", "INFO", "WARNING", "ERROR"), upper=True),
+            # Hardening.
+            generate_max_inflight=reader.integer("GENERATE_MAX_INFLIGHT", cls.generate_max_inflight, 1, 4096),
+            rpc_reserve_threads=reader.integer("RPC_RESERVE_THREADS", cls.rpc_reserve_threads, 2, 1024),
+            upload_decode_max_bytes=reader.integer(
+                "UPLOAD_DECODE_MAX_BYTES", cls.upload_decode_max_bytes, 16 * 1024 * 1024, 2**40
+            ),
+            http_idle_timeout_seconds=reader.integer(
+                "HTTP_IDLE_TIMEOUT_SECONDS", cls.http_idle_timeout_seconds, 1, 3600
+            ),
+            http_max_connections=reader.integer("HTTP_MAX_CONNECTIONS", cls.http_max_connections, 10, 100_000),
+            shutdown_status_seconds=reader.number("SHUTDOWN_STATUS_SECONDS", cls.shutdown_status_seconds, 0, 600),
         )
         settings = cls(**values)
         reader.check(settings)

@@ -9,6 +9,7 @@ import hashlib
 import io
 import threading
 import warnings
+from collections.abc import Callable
 
 from PIL import ExifTags, Image, ImageCms
 
@@ -34,6 +35,8 @@ DRAFT_MIN_FRACTION = 0.75
 # Lanczos alone on 40 MP, and within a few levels of it (Pillow's reducing_gap; see the benchmark).
 REDUCING_GAP = 1.5
 REDUCE_BAND_PIXELS = 1_000_000  # about 4 MB of pixels per band
+_ROW_POINTER = 8  # Pillow keeps a pointer to every row of every image
+_MODULES = 8 * 1024 * 1024  # codec and colour-management state loaded on first use
 
 _PILLOW_FORMATS = {"image/png": "PNG", "image/jpeg": "JPEG", "image/webp": "WEBP"}
 # Start of scan. Entropy-coded data stuffs 0xFF as FF 00, so outside metadata segments (which could
@@ -51,6 +54,7 @@ _OTHER_FORMATS = (
 )
 _WHITESPACE = b" \t\r\n\f\v"
 _URL_SAFE_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
+_LENIENT_ONLY = "-_ \t\r\n\f\v"  # URL-safe letters and whitespace: only the lenient path takes them
 
 # The table ImageOps.exif_transpose uses; applied here after downscaling so only the small image turns.
 _ORIENTATION = {
@@ -75,6 +79,7 @@ class UploadLimits:
     max_bytes: int = 10 * 1024 * 1024  # decoded bytes (MAX_UPLOAD_BYTES)
     max_pixels: int = 40_000_000  # MAX_IMAGE_PIXELS
     max_side: int = 2048  # longest side after normalising (BACKGROUND_MAX_SIDE)
+    max_decode_bytes: int = 256 * 1024 * 1024  # memory decoding may need (UPLOAD_DECODE_MAX_BYTES)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,6 +130,18 @@ def _decode_base64(image_data: str, max_bytes: int) -> bytes:
     # Refuse a huge string before copying it; the slack admits line breaks and other whitespace.
     if len(payload) > 2 * _base64_length(max_bytes) + 1024:
         raise _invalid(f"is larger than the {_human_size(max_bytes)} upload limit")
+    # What browsers send (padded standard base64, no line breaks) is decoded without the copies the
+    # lenient path below makes: they would be 50 MB for an upload at the limit.
+    if len(payload) % 4 == 0 and payload.isascii() and not any(c in payload for c in _LENIENT_ONLY):
+        if len(payload) // 4 * 3 - payload[-2:].count("=") > max_bytes:
+            raise _invalid(f"is larger than the {_human_size(max_bytes)} upload limit")
+        try:
+            data = binascii.a2b_base64(payload, strict_mode=True)
+        except binascii.Error:
+            pass  # the lenient path below says what is wrong
+        else:
+            if data:
+                return data
     try:
         text = payload.encode("ascii")
     except UnicodeEncodeError:
@@ -146,9 +163,9 @@ def _base64_length(size: int) -> int:
     return 4 * ((size + 2) // 3)
 
 
-def _human_size(size: int) -> str:
-    if size >= 1024 * 1024 and size % (1024 * 1024) == 0:
-        return f"{size // (1024 * 1024)} MB"
+def _human_size(size: int, exact: bool = True) -> str:
+    if size >= 1024 * 1024 and (size % (1024 * 1024) == 0 or not exact):
+        return f"{round(size / (1024 * 1024)):,} MB"
     if size >= 1024 and size % 1024 == 0:
         return f"{size // 1024} KB"
     return f"{size} bytes"
@@ -200,6 +217,13 @@ def _decode(data: bytes, kind: str, limits: UploadLimits) -> _Decoded:
             raise _invalid("has no pixels")
         if width * height > limits.max_pixels:
             raise _invalid(f"is {width}x{height} pixels, more than the limit of {limits.max_pixels:,}")
+        cost = decoding_cost(opened, limits.max_side)
+        if cost > limits.max_decode_bytes:
+            raise _invalid(
+                f"is a {width}x{height} {_describe_mode(opened)} picture; decoding it would need about "
+                f"{_human_size(cost, exact=False)} of memory, more than the limit of "
+                f"{_human_size(limits.max_decode_bytes, exact=False)}"
+            )
         if kind == "JPEG":
             scale = _draft_scale(max(width, height), limits.max_side)
             if scale > 1:
@@ -209,6 +233,103 @@ def _decode(data: bytes, kind: str, limits: UploadLimits) -> _Decoded:
         icc_profile = opened.info.get("icc_profile")
         image = _downscale(_replacing(opened, _working_mode(opened)), limits.max_side)
     return _Decoded(image, orientation, icc_profile if isinstance(icc_profile, bytes) else None)
+
+
+def decoding_cost(image: Image.Image, max_side: int) -> int:
+    """Bytes of memory decoding and normalising this opened (not yet loaded) image will need at its peak.
+
+    It follows _decode step by step: the decoded image (Pillow keeps one row pointer per row besides
+    the pixels, which is what makes a 1 x 40,000,000 picture cost 320 MB more than its pixels), the
+    codec's own buffers, the conversion to a working mode, the banded box reduction and the final
+    resampling; the largest sum of images alive at one time is the cost.
+    """
+    width, height = image.size
+    mode = image.mode
+    scale = _draft_scale(max(width, height), max_side) if image.format == "JPEG" else 1
+    width, height = -(-width // scale), -(-height // scale)
+    codec = _codec_bytes(image)
+    decoded = _image_bytes(mode, width, height)
+    working_mode = _working_mode_name(mode, image.info.get("transparency") is not None)
+    if working_mode == mode:
+        steps = [codec + decoded]
+        working = decoded
+    else:
+        working = _image_bytes(working_mode, width, height)
+        banded = mode.startswith("I;16") or mode in ("I", "F")
+        band = _image_bytes("F", width, min(height, max(1, REDUCE_BAND_PIXELS // width))) * 3 if banded else 0
+        # The decoded image stays open until its converted copy is complete.
+        steps = [codec + decoded, codec + decoded + working + band]
+    longest = max(width, height)
+    if longest > max_side:
+        new_size = (max(1, round(width * max_side / longest)), max(1, round(height * max_side / longest)))
+        factor = max(1, int(longest / max_side / REDUCING_GAP))
+        if factor > 1:
+            reduced_size = (-(-width // factor), -(-height // factor))
+            rows = min(height, factor * max(1, REDUCE_BAND_PIXELS // (width * factor)))
+            # The band, and for alpha modes its premultiplied copy.
+            band = (2 if working_mode in ("LA", "RGBA") else 1) * _image_bytes(working_mode, width, rows)
+            steps.append(codec + working + _image_bytes(working_mode, *reduced_size) + band)
+        else:
+            reduced_size = (width, height)
+        # Lanczos resamples in two passes through an image of the new width and the old height.
+        reduced = _image_bytes(working_mode, *reduced_size)
+        between = _image_bytes(working_mode, new_size[0], reduced_size[1])
+        steps.append(codec + reduced + between + _image_bytes(working_mode, *new_size))
+        width, height = new_size
+    # Colour conversion, alpha check, rotation and encoding make a few copies of the final image.
+    final = 3 * _image_bytes("RGBA", width, height)
+    return max(steps) + final + _MODULES
+
+
+def _image_bytes(mode: str, width: int, height: int) -> int:
+    """What Pillow allocates for an image: its pixels and one pointer per row."""
+    if mode in ("1", "L", "P"):
+        pixel = 1
+    elif mode.startswith("I;16"):
+        pixel = 2
+    else:
+        pixel = 4  # RGB is stored as 4 bytes a pixel, like RGBA, LA, CMYK, I and F
+    return height * (width * pixel + _ROW_POINTER)
+
+
+def _codec_bytes(image: Image.Image) -> int:
+    """The codec's own buffers while it decodes."""
+    width, height = image.size
+    if image.format == "WEBP":
+        # libwebp decodes into a canvas of its own, which Pillow's decoder keeps with the previous frame.
+        return 2 * 4 * width * height
+    if image.format == "JPEG":
+        # A progressive JPEG keeps every DCT coefficient (2 bytes, each component at full size).
+        components = len(image.getbands())
+        if image.info.get("progressive") or image.info.get("progression"):
+            return 2 * components * width * height
+        return 16 * components * width  # a band of rows
+    # PNG: the current and the previous row, as stored in the file.
+    rawmode = image.tile[0].args if image.tile and isinstance(image.tile[0].args, str) else "RGBA;16B"
+    bands = len(rawmode.split(";")[0])
+    return 2 * (bands * (2 if ";16" in rawmode else 1) * width + 1)
+
+
+def _working_mode_name(mode: str, has_key: bool) -> str:
+    """The mode _working_mode turns an image of this mode into."""
+    if mode in ("L", "RGB"):
+        return (mode[0] + "A" if mode == "L" else "RGBA") if has_key else mode
+    if mode in ("LA", "RGBA", "CMYK"):
+        return mode
+    if mode in ("1", "I", "F") or mode.startswith("I;16"):
+        return "L"
+    if mode in ("P", "PA"):
+        return "RGBA" if has_key or mode == "PA" else "RGB"
+    return {"La": "LA", "RGBa": "RGBA"}.get(mode, "RGB")
+
+
+def _describe_mode(image: Image.Image) -> str:
+    """The picture's kind in a person's words: '16-bit grayscale', 'RGB', ..."""
+    mode = image.mode
+    if mode.startswith("I;16"):
+        return "16-bit grayscale"
+    return {"1": "1-bit", "L": "grayscale", "LA": "grayscale with alpha", "P": "palette", "RGBA": "RGB with alpha",
+            "I": "32-bit grayscale", "F": "floating-point grayscale"}.get(mode, mode)
 
 
 def _draft_scale(longest: int, max_side: int) -> int:
@@ -252,7 +373,7 @@ def _working_mode(image: Image.Image) -> Image.Image:
         return image.convert("RGBA" if mode == "RGBa" else "RGB")
     if mode.startswith("I;16"):
         # Pillow's I;16 to L conversion clips at 255 instead of scaling, which turns photos white.
-        return image.convert("I").point(lambda value: value / 256).convert("L")
+        return _banded_to_l(image, lambda band: band.convert("I").point(lambda value: value / 256))
     if mode in ("I", "F"):
         return _stretch_to_l(image)
     return image.convert("RGB")  # YCbCr, LAB, HSV
@@ -260,11 +381,22 @@ def _working_mode(image: Image.Image) -> Image.Image:
 
 def _stretch_to_l(image: Image.Image) -> Image.Image:
     """Maps a 32-bit integer or float image's own range onto 0..255."""
-    low, high = image.convert("F").getextrema()
+    low, high = image.getextrema()
     if not (high > low):  # also false for NaN
         return Image.new("L", image.size, 0)
     scale = 255.0 / (high - low)
-    return image.convert("F").point(lambda value: (value - low) * scale).convert("L")
+    return _banded_to_l(image, lambda band: band.convert("F").point(lambda value: (value - low) * scale))
+
+
+def _banded_to_l(image: Image.Image, to_range: Callable[[Image.Image], Image.Image]) -> Image.Image:
+    """An L image made band by band: the 32-bit copies to_range makes are never larger than a band."""
+    width, height = image.size
+    result = Image.new("L", image.size)
+    rows = max(1, REDUCE_BAND_PIXELS // width)
+    for top in range(0, height, rows):
+        band = image.crop((0, top, width, min(height, top + rows)))
+        result.paste(to_range(band).convert("L"), (0, top))
+    return result
 
 
 def _downscale(image: Image.Image, max_side: int) -> Image.Image:

@@ -21,7 +21,9 @@ from imagegen.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 PLAIN = ROOT / "kubernetes-manifests" / "imagegenerationservice.yaml"
+PLAIN_POLICY = ROOT / "kubernetes-manifests" / "imagegenerationservice-networkpolicy.yaml"
 COMPONENT = ROOT / "kustomize" / "components" / "image-generation"
+PEERS_COMPONENT = ROOT / "kustomize" / "components" / "image-generation-network-policies"
 CHART = ROOT / "helm-chart"
 TEMPLATE = CHART / "templates" / "imagegenerationservice.yaml"
 SETTINGS = ROOT / "imagegen" / "settings.py"
@@ -363,9 +365,11 @@ def test_component_resources_are_the_plain_manifest() -> None:
     kustomization = yaml.safe_load((COMPONENT / "kustomization.yaml").read_text())
     assert kustomization["apiVersion"] == "kustomize.config.k8s.io/v1alpha1"
     assert kustomization["kind"] == "Component"
+    assert kustomization["resources"] == [PLAIN.name, PLAIN_POLICY.name]
     for resource in kustomization["resources"]:
-        assert (COMPONENT / resource).read_text() == PLAIN.read_text(), (
-            f"{COMPONENT / resource} differs from {PLAIN}: copy the plain manifest over it"
+        original = PLAIN.parent / resource
+        assert (COMPONENT / resource).read_text() == original.read_text(), (
+            f"{COMPONENT / resource} differs from {original}: copy the plain manifest over it"
         )
 
 
@@ -373,6 +377,7 @@ def test_rendered_component_validates_strictly(rendered_component: list[dict[str
     assert sorted(f"{d['kind']}/{d['metadata']['name']}" for d in rendered_component) == [
         "Deployment/frontend",
         f"Deployment/{NAME}",
+        f"NetworkPolicy/{NAME}",
         f"PodDisruptionBudget/{NAME}",
         f"Service/{NAME}",
         f"ServiceAccount/{NAME}",
@@ -512,6 +517,71 @@ def test_chart_annotates_the_account_for_workload_identity(chart: list[dict[str,
     docs = render_chart(imageGenerationService__create=True, imageGenerationService__gcpServiceAccount=email)
     assert find(docs, "ServiceAccount")["metadata"]["annotations"] == {"iam.gke.io/gcp-service-account": email}
     assert "annotations" not in find(chart, "ServiceAccount")["metadata"]
+
+
+@pytest.fixture(scope="module")
+def policy() -> dict[str, Any]:
+    """The service's own NetworkPolicy (kubernetes-manifests/imagegenerationservice-networkpolicy.yaml)."""
+    (document,) = load_docs(PLAIN_POLICY.read_text())
+    return document
+
+
+def test_the_network_policy_validates_and_selects_the_service(policy: dict[str, Any], plain: list[dict[str, Any]]) -> None:
+    assert_valid([policy])
+    labels = find(plain, "Deployment")["spec"]["template"]["metadata"]["labels"]
+    assert policy["spec"]["podSelector"]["matchLabels"] == labels
+    assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
+
+
+def test_the_network_policy_admits_only_the_frontend(policy: dict[str, Any], plain: list[dict[str, Any]]) -> None:
+    (rule,) = policy["spec"]["ingress"]
+    assert rule["from"] == [{"podSelector": {"matchLabels": {"app": "frontend"}}}]
+    ports = sorted(p["port"] for p in find(plain, "Service")["spec"]["ports"])
+    assert sorted(p["port"] for p in rule["ports"]) == ports == [8080, 8081]
+
+
+def _egress_to(policy: dict[str, Any]) -> set[tuple[str, int]]:
+    """(app label or CIDR or 'any', port) pairs the policy lets the service reach."""
+    reached = set()
+    for rule in policy["spec"]["egress"]:
+        peers = [next(iter(p["podSelector"]["matchLabels"].values())) if "podSelector" in p else p["ipBlock"]["cidr"]
+                 for p in rule.get("to", [])] or ["any"]
+        reached |= {(peer, port["port"]) for peer in peers for port in rule["ports"]}
+    return reached
+
+
+def test_the_network_policy_lets_the_service_reach_its_peers(policy: dict[str, Any], plain: list[dict[str, Any]]) -> None:
+    env = {name: entry.get("value") for name, entry in env_of(server(find(plain, "Deployment"))).items()}
+    reached = _egress_to(policy)
+    for variable in ("CART_SERVICE_ADDR", "PRODUCT_CATALOG_SERVICE_ADDR"):
+        host, port = env[variable].rsplit(":", 1)
+        assert (host, int(port)) in reached, f"{variable}={env[variable]} is not reachable"
+    assert env["PRODUCT_IMAGE_BASE_URL"] == "http://frontend:80"
+    assert ("frontend", 8080) in reached  # the frontend Service's port 80 is its pods' 8080
+    assert {("any", 53), ("redis-cart", 6379), ("0.0.0.0/0", 443), ("169.254.169.254/32", 80)} <= reached
+
+
+def test_the_chart_renders_the_same_network_policy(policy: dict[str, Any]) -> None:
+    docs = render_chart(imageGenerationService__create=True, networkPolicies__create=True)
+    assert find(docs, "NetworkPolicy")["spec"] == policy["spec"]
+    assert_valid(docs)
+
+
+def test_the_peers_component_admits_the_service_to_cart_catalog_and_redis(plain: list[dict[str, Any]]) -> None:
+    kustomization = yaml.safe_load((PEERS_COMPONENT / "kustomization.yaml").read_text())
+    assert kustomization["kind"] == "Component"
+    docs = [doc for resource in kustomization["resources"] for doc in load_docs((PEERS_COMPONENT / resource).read_text())]
+    assert_valid(docs)
+    admitted = {}
+    for doc in docs:
+        assert doc["spec"]["policyTypes"] == ["Ingress"]  # additive: never restricts the peer's egress
+        (rule,) = doc["spec"]["ingress"]
+        assert rule["from"] == [{"podSelector": {"matchLabels": {"app": NAME}}}]
+        admitted[doc["spec"]["podSelector"]["matchLabels"]["app"]] = [p["port"] for p in rule["ports"]]
+    assert admitted == {"cartservice": [7070], "productcatalogservice": [3550], "redis-cart": [6379]}
+    chart = render_chart(imageGenerationService__create=True, networkPolicies__create=True)
+    for doc in docs:  # the chart adds the same policies when it creates the shop's
+        assert find(chart, "NetworkPolicy", doc["metadata"]["name"])["spec"] == doc["spec"]
 
 
 def test_chart_network_policy_admits_the_frontend_on_both_ports() -> None:

@@ -104,3 +104,22 @@ def test_redis_with_the_local_image_store_is_refused():
         Settings.from_env({"REDIS_ADDR": "redis-cart:6379"})
     settings = Settings.from_env({"REDIS_ADDR": "redis-cart:6379", "GCS_BUCKET": "images"})
     assert settings.redis_addr == "redis-cart:6379" and settings.generation_lease_seconds == 15
+
+
+def test_hardening_defaults_and_the_rpc_pool_they_size():
+    settings = Settings.from_env({})
+    assert (settings.generate_max_inflight, settings.rpc_reserve_threads, settings.upload_concurrency) == (128, 16, 2)
+    assert settings.rpc_threads == 128 + 2 + 16  # a thread for every admitted call, plus health and status
+    assert settings.upload_decode_max_bytes == 256 * 1024 * 1024
+    assert (settings.http_idle_timeout_seconds, settings.http_max_connections) == (10, 10_000)
+    assert settings.shutdown_status_seconds == 3.0
+    assert Settings.from_env({"GENERATE_MAX_INFLIGHT": "200", "RPC_RESERVE_THREADS": "4"}).rpc_threads == 206
+
+
+def test_hardening_values_out_of_range_are_refused():
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({"GENERATE_MAX_INFLIGHT": "0", "RPC_RESERVE_THREADS": "1", "UPLOAD_DECODE_MAX_BYTES": "1000",
+                           "HTTP_IDLE_TIMEOUT_SECONDS": "0.5", "HTTP_MAX_CONNECTIONS": "5", "SHUTDOWN_STATUS_SECONDS": "-1"})
+    for name in ("GENERATE_MAX_INFLIGHT", "RPC_RESERVE_THREADS", "UPLOAD_DECODE_MAX_BYTES", "HTTP_IDLE_TIMEOUT_SECONDS",
+                 "HTTP_MAX_CONNECTIONS", "SHUTDOWN_STATUS_SECONDS"):
+        assert name in str(caught.value)

@@ -7,8 +7,10 @@ import contextlib
 import datetime
 import re
 import threading
+import time
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import google.auth.exceptions
 import google.auth.transport.requests
@@ -36,6 +38,7 @@ MAX_SIGNED_URL_TTL = 7 * 24 * 3600  # the V4 signing limit
 DEFAULT_TIMEOUT_SECONDS = 20.0
 DEFAULT_RETRY_DEADLINE_SECONDS = 45.0
 _MAX_URL_LENGTH = 8192
+T = TypeVar("T")
 
 # Failures of the SDK, its transport or its credentials; anything else is a bug and propagates.
 _STORAGE_FAILURES = (
@@ -114,13 +117,9 @@ class GcsImageStore:
             with self._failures("store", name):
                 # if_generation_match=0 makes the upload safe to retry: a retry after a lost reply
                 # answers 412 instead of writing twice.
-                blob.upload_from_string(
-                    data,
-                    content_type=content_type,
-                    if_generation_match=0,
-                    timeout=self._timeout,
-                    retry=self._retry,
-                )
+                self._bounded(lambda timeout: blob.upload_from_string(
+                    data, content_type=content_type, if_generation_match=0, timeout=timeout, retry=None
+                ))
         except _AlreadyStored:
             self._check_same_content(name, data)
 
@@ -129,14 +128,16 @@ class GcsImageStore:
         if not OBJECT_NAME.match(name):
             raise NotFound(f"{name!r} is not a valid object name")
         with self._failures("read", name):
-            return self._bucket.blob(name).download_as_bytes(timeout=self._timeout, retry=self._retry)
+            blob = self._bucket.blob(name)
+            return self._bounded(lambda timeout: blob.download_as_bytes(timeout=timeout, retry=None))
 
     def exists(self, name: str) -> bool:
         """True when an object with this name is in the bucket."""
         if not OBJECT_NAME.match(name):
             return False
         with self._failures("look up", name):
-            return self._bucket.blob(name).exists(timeout=self._timeout, retry=self._retry)
+            blob = self._bucket.blob(name)
+            return self._bounded(lambda timeout: blob.exists(timeout=timeout, retry=None))
 
     def url_for(self, name: str) -> str:
         """The public URL of the object, or a V4 signed GET URL valid for the configured TTL."""
@@ -215,10 +216,22 @@ class GcsImageStore:
     def _check_same_content(self, name: str, data: bytes) -> None:
         """Accepts an object already stored under name when it holds these exact bytes."""
         with self._failures("check", name):
-            blob = self._bucket.get_blob(name, timeout=self._timeout, retry=self._retry)
+            blob = self._bounded(lambda timeout: self._bucket.get_blob(name, timeout=timeout, retry=None))
         if blob is not None and blob.size == len(data) and blob.crc32c == _crc32c(data):
             return
         raise StoreError(f"{name!r} already exists in bucket {self.bucket_name!r} with other content")
+
+    def _bounded(self, call: Callable[[float], T]) -> T:
+        """call(timeout) under the retry policy, each attempt's timeout cut to what is left of the
+        policy's deadline: the deadline bounds the whole operation, not only when retries may start."""
+        deadline = self._retry.timeout
+        end = None if deadline is None else time.monotonic() + deadline
+
+        def attempt() -> T:
+            timeout = self._timeout if end is None else min(self._timeout, max(0.05, end - time.monotonic()))
+            return call(timeout)
+
+        return self._retry(attempt)()
 
     @contextlib.contextmanager
     def _failures(self, action: str, name: str) -> Iterator[None]:

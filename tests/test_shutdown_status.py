@@ -1,0 +1,47 @@
+"""On SIGTERM, a generation cut off by the end of the grace period is seen `failed` by a shopper who
+keeps polling: over real gRPC against the service process."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+
+from genproto import imagegeneration_pb2 as pb
+from tests.fakes.picture_server import MissingPictures
+from tests.service import wait_for
+
+
+@pytest.fixture
+def held_pictures():
+    held = MissingPictures(hold=True)
+    yield held
+    held.close()
+
+
+def poll_until_gone(service, generation_id: str) -> list[str]:
+    """Polls every 20 ms until the server stops answering; returns every status seen."""
+    seen: list[str] = []
+
+    def gone() -> bool:
+        try:
+            answer = service.stub.GetImageGenerationStatus(pb.GetStatusRequest(generation_id=generation_id), timeout=2)
+        except grpc.RpcError:
+            return True
+        seen.append(answer.status if answer.status != "failed" else f"failed: {answer.error_message}")
+        return False
+
+    wait_for(gone, timeout=60, interval=0.02, what="the server to stop answering")
+    return seen
+
+
+def test_a_generation_cut_off_by_shutdown_is_seen_failed_before_the_server_goes(make_service, held_pictures):
+    service = make_service({"PRODUCT_IMAGE_BASE_URL": held_pictures.url, "SHUTDOWN_GRACE_SECONDS": "3",
+                            "SHUTDOWN_STATUS_SECONDS": "2"})
+    answer = service.stub.GenerateCartImage(
+        pb.GenerateCartImageRequest(cart_items=[pb.CartItem(product_id="6E92ZMYYFZ", quantity=1)]), timeout=10)
+    assert held_pictures.arrived.wait(10)
+    service.process.send_signal(15)
+    seen = poll_until_gone(service, answer.generation_id)
+    assert service.process.wait(30) == 0
+    assert seen[-1].startswith("failed: ") and "shut down" in seen[-1], seen[-5:]
+    assert seen.count(seen[-1]) > 1, "failed was answered only once; status should keep answering for a while"
