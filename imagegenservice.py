@@ -76,7 +76,7 @@ def build_generator(settings: Settings, metrics: Metrics) -> Generator:
         return build_gemini_generator(settings, metrics=metrics)
     from imagegen.generators.collage import CollageGenerator
 
-    return CollageGenerator()
+    return CollageGenerator(settings.collage_format)
 
 
 def build_store(settings: Settings) -> ImageStore:

@@ -13,6 +13,7 @@ from typing import Any
 DEFAULT_GEMINI_MODELS = ("gemini-3.1-flash-image", "gemini-nano-banana-2.1", "gemini-3.1-flash-lite-image")
 
 GENERATORS = ("auto", "gemini", "collage")
+COLLAGE_FORMATS = ("jpeg", "webp", "png")
 URL_MODES = ("public", "signed")
 ASPECT_RATIOS = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9")
 
@@ -66,6 +67,8 @@ class Settings:
     location: str = "global"
     # Logging.
     log_level: str = "INFO"
+    # Offline collage: how its pictures are encoded (jpeg and webp are small enough for phones).
+    collage_format: str = "jpeg"
 
     @property
     def gemini_configured(self) -> bool:
@@ -130,6 +133,8 @@ class Settings:
             use_vertexai=reader.boolean("GOOGLE_GENAI_USE_VERTEXAI", False),
             location=reader.text("LOCATION", cls.location) or cls.location,
             log_level=reader.choice("LOG_LEVEL", cls.log_level, ("DEBUG", "INFO", "WARNING", "ERROR"), upper=True),
+            # Offline collage.
+            collage_format=reader.choice("COLLAGE_FORMAT", cls.collage_format, COLLAGE_FORMATS),
         )
         settings = cls(**values)
         reader.check(settings)

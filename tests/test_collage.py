@@ -6,7 +6,7 @@ import colorsys
 import io
 
 import pytest
-from PIL import Image, ImageChops, ImageDraw, ImageStat
+from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageStat
 
 from imagegen.domain import CartLine, GenerationInput, Picture, Product
 from imagegen.errors import EmptyCart
@@ -37,7 +37,7 @@ def line(name: str = "Mug", quantity: int = 1, picture: Picture | None = None, p
 
 def draw(*lines: CartLine, style: str = "modern", background: Picture | None = None, size: int = SIZE) -> Image.Image:
     """Runs the generator and decodes what it returns."""
-    picture = CollageGenerator().generate(
+    picture = CollageGenerator("png").generate(
         GenerationInput(lines, resolve_style(style), background, size), lambda _: None
     )
     assert picture.mime_type == "image/png"
@@ -68,15 +68,46 @@ def test_generator_is_named_collage():
     assert CollageGenerator.name == "collage"
 
 
-def test_output_is_a_png_of_the_requested_size():
-    picture = CollageGenerator().generate(
+@pytest.mark.parametrize(
+    ("image_format", "mime_type", "decoded"),
+    [("webp", "image/webp", "WEBP"), ("jpeg", "image/jpeg", "JPEG"), ("png", "image/png", "PNG")],
+)
+def test_output_is_encoded_as_asked_at_the_requested_size(image_format: str, mime_type: str, decoded: str):
+    picture = CollageGenerator(image_format).generate(
         GenerationInput((line(picture=product_shot(RED)),), resolve_style("modern"), None, 1024), lambda _: None
     )
 
     image = Image.open(io.BytesIO(picture.data))
-    assert picture.mime_type == "image/png"
-    assert image.format == "PNG"
+    assert picture.mime_type == mime_type
+    assert image.format == decoded
     assert image.size == (1024, 1024)
+
+
+def test_the_default_format_is_a_jpeg_a_phone_downloads_quickly():
+    picture = CollageGenerator().generate(
+        GenerationInput((line(picture=product_shot(RED)),), resolve_style("vintage"), None, 1024), lambda _: None
+    )
+
+    assert picture.mime_type == "image/jpeg"
+    assert len(picture.data) < 400 * 1024
+
+
+def test_a_lossy_picture_looks_like_the_lossless_one():
+    lines = (line("Mug", 2, product_shot(RED)), line("Lamp", 1, product_shot((30, 90, 200))))
+    request = GenerationInput(lines, resolve_style("vintage"), None, 512)
+    exact = Image.open(io.BytesIO(CollageGenerator("png").generate(request, lambda _: None).data)).convert("RGB")
+
+    for image_format in ("webp", "jpeg"):
+        lossy = Image.open(io.BytesIO(CollageGenerator(image_format).generate(request, lambda _: None).data))
+        # Film grain may change, the picture may not: compare what the eye sees, the grain smoothed away.
+        seen = [i.filter(ImageFilter.GaussianBlur(1.5)) for i in (exact, lossy.convert("RGB"))]
+        difference = ImageChops.difference(*seen).convert("L")
+        assert ImageStat.Stat(difference).mean[0] < 2, image_format
+
+
+def test_an_unknown_format_is_refused():
+    with pytest.raises(ValueError, match="jpeg, webp, png"):
+        CollageGenerator("gif")
 
 
 @pytest.mark.parametrize("style", sorted(STYLES))
