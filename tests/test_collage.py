@@ -8,6 +8,7 @@ import io
 import pytest
 from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageStat
 
+from devstack.photos import studio_photo
 from imagegen.domain import CartLine, GenerationInput, Picture, Product
 from imagegen.errors import EmptyCart
 from imagegen.fonts import drawable, fit
@@ -335,3 +336,38 @@ def test_a_long_name_is_shrunk_then_ellipsized_to_fit():
     assert len(block.lines) == 2
     assert block.lines[-1].endswith("…")
     assert block.width <= 120
+
+
+def studio_shot(kind: str) -> Picture:
+    """A photo-like product shot: grey paper, shadow, vignette, noise, JPEG."""
+    return Picture(studio_photo(kind).jpeg, "image/jpeg")
+
+
+def busy_photo() -> Picture:
+    """A lifestyle photo: no studio backdrop to lift a product off."""
+    scene = Image.new("RGB", (300, 300), (40, 120, 60))
+    draw = ImageDraw.Draw(scene)
+    for i in range(0, 300, 20):
+        draw.line((i, 0, 300 - i, 300), fill=(200 - i // 3, 90 + i // 4, 30), width=6)
+    out = io.BytesIO()
+    scene.save(out, "PNG")
+    return Picture(out.getvalue(), "image/png")
+
+
+def paper_pixels(image: Image.Image) -> int:
+    """How many pixels look like the studio photos' grey paper."""
+    return count(pixels_near(image, (214, 213, 210), 12))
+
+
+def test_studio_shots_are_cut_out_so_their_paper_is_not_shown():
+    image = draw(line("Box", 1, studio_shot("box")), line("Mug", 1, studio_shot("dark")), style="playful")
+
+    assert paper_pixels(image) < 300
+
+
+def test_one_picture_never_mixes_cut_outs_with_framed_photos():
+    lifted = draw(line("Box", 1, studio_shot("box")), line("Mug", 1, studio_shot("dark")), style="playful")
+    mixed = draw(line("Box", 1, studio_shot("box")), line("Scene", 1, busy_photo()), style="playful")
+
+    # With a photo that cannot be lifted in the cart, the studio shot is framed whole too: its paper shows.
+    assert paper_pixels(mixed) > paper_pixels(lifted) + 2000

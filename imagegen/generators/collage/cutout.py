@@ -31,7 +31,7 @@ _MAX_SOURCE_PIXELS = 16_000_000
 _CACHE_BYTES = 48 * 1024 * 1024  # cut-outs kept for the carts to come (a 400 px one is about 1 MiB)
 _WORK_SIDE = 192  # GrabCut runs on a copy at most this big: it costs about 0.1 s there
 _BAND = 0.05  # the border band the backdrop is first fitted to, as a share of the side
-_MIN_BACKDROP_BORDER = 0.6  # less of the border than this looks like paper: not a studio shot
+_MIN_BACKDROP_BORDER = 0.5  # less of the border than this looks like paper: not a studio shot
 _MAX_BACKDROP_NOISE = 8.0  # a backdrop noisier than this (grey levels) is a textured scene
 _MIN_PAPER_LIGHT = 140.0  # studio paper is light; a darker ground is a scene
 _SHADOW_RATIO = 0.42  # a shadow keeps at least this share of the paper's light
@@ -50,7 +50,7 @@ class Subject:
 
     def framed(self) -> Subject:
         """Returns the subject as a plain photo, as a cart that cannot be lifted whole shows it."""
-        return Subject(self.photo, False) if self.cutout and self.photo is not None else self
+        return Subject(self.photo.convert("RGBA"), False) if self.cutout and self.photo is not None else self
 
 
 def _bytes(image: Image.Image) -> int:
@@ -217,8 +217,12 @@ def _evidence(rgb: np.ndarray, paper: np.ndarray, noise: float) -> tuple[np.ndar
     return difference, paper_like, detail
 
 
-def _segment(small: np.ndarray, paper: np.ndarray, noise: float) -> tuple[np.ndarray, np.ndarray] | None:
-    """Returns the product's mask on the small copy and its see-through part (bool); None if there is none."""
+def _segment(small: np.ndarray, paper: np.ndarray, noise: float) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Returns the product's mask on the small copy, its glass pockets, and the paper-like rest inside it.
+
+    Glass pockets are outlined by glass walls and always keep a little opacity; paper-like parts that
+    GrabCut took in (paper seen through glass, or a gap it bridged) are as see-through as they look.
+    """
     h, w = small.shape[:2]
     difference, paper_like, detail = _evidence(small, paper, noise)
     textured = cv2.GaussianBlur(detail, (0, 0), 1.5) > 0.012 + noise / 255.0
@@ -237,28 +241,34 @@ def _segment(small: np.ndarray, paper: np.ndarray, noise: float) -> tuple[np.nda
         cv2.setRNGSeed(1)  # GrabCut's colour models start from k-means: the same photo, the same cut-out
         cv2.grabCut(small.astype(np.uint8), seeds, None, bgd, fgd, 2, cv2.GC_INIT_WITH_MASK)
     solid = ((seeds == cv2.GC_FGD) | (seeds == cv2.GC_PR_FGD)).astype(np.uint8)
+    light = (small / np.maximum(paper, 1.0)).mean(axis=2)
     solid = _drop_specks(_peel(solid, paper_like & (difference >= low * 0.7)))
-    solid, holes = _open_holes(solid, paper_like)
+    ratio = small / np.maximum(paper, 1.0)
+    solid, holes = _open_holes(solid, paper_like, ratio)
     share = solid.mean()
     if share < 0.004 or share > 0.92:
         return None
     lines, apart = _fine_lines(detail, solid)
-    light = (small / np.maximum(paper, 1.0)).mean(axis=2)
     product, pockets = _with_glass(solid, lines, apart, difference, light, noise)
-    product &= ~holes
+    # Fill the notches GrabCut leaves where a sheen runs along the product's edge.
+    notches = cv2.morphologyEx(product.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8)) > 0
+    product = (product | notches) & ~holes
     pockets &= ~holes
     # Smooth, paper-like parts inside the outline are paper: seen through glass when they keep most of
     # its light, else a shadow in a hole or under an arm, which is dropped.
-    seen_through = product & shadow & (light > _GLASS_LIGHT)
-    product &= ~(shadow & (light <= _GLASS_LIGHT) & ~pockets)
-    return product, pockets | seen_through
+    seen_through = product & shadow & (light > _GLASS_LIGHT) & ~pockets
+    seen_through &= _near(pockets, 2)
+    return product, pockets, seen_through
 
 
-def _open_holes(solid: np.ndarray, paper_like: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _open_holes(solid: np.ndarray, paper_like: np.ndarray, ratio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Returns the mask with its holes opened, and the holes: paper ringed all round by the product.
 
     GrabCut tends to close small holes (a mug's handle); what shows the paper through them is not product.
+    A hole keeps most of the paper's light and exactly its hue; a pale lining inside a shoe does not.
     """
+    light = ratio.mean(axis=2)
+    hue_shift = np.abs(ratio - light[..., None]).max(axis=2)
     inside = (solid > 0) & paper_like
     count, labels, stats, _ = cv2.connectedComponentsWithStats(inside.astype(np.uint8), connectivity=4)
     holes = np.zeros(solid.shape, bool)
@@ -267,7 +277,8 @@ def _open_holes(solid: np.ndarray, paper_like: np.ndarray) -> tuple[np.ndarray, 
             continue
         part = labels == index
         ring = _near(part, 1) & ~part
-        if float(np.mean(solid.astype(bool)[ring])) > 0.97 and not _touches_border(part):
+        paper_light = float(np.mean(light[part])) > 0.65 and float(np.mean(hue_shift[part])) < 0.02
+        if paper_light and float(np.mean(solid.astype(bool)[ring])) > 0.97 and not _touches_border(part):
             holes |= part
     return np.where(holes, 0, solid).astype(np.uint8), holes
 
@@ -361,7 +372,10 @@ def _with_glass(
             continue  # a crumb, a sliver along an edge, or a notch in the outside edge
         # Seen through glass the paper keeps most of its light; a shadow in a hole does not.
         bright = float(np.mean(light[pocket])) > _GLASS_LIGHT
-        outlined = bright and float(np.mean(~solid.astype(bool)[ring])) > 0.3
+        walls = ring & ~solid.astype(bool)
+        # Outlined: a good part of the pocket's rim is not the solid product but fine lines (glass walls),
+        # or the hull drawn to a ring of glass apart from the product; a gap bridged by closing is not.
+        outlined = bright and float(np.mean(walls[ring])) > 0.3 and (apart or float(np.mean(wide_lines[walls])) > 0.6)
         # Reflections lie inside the glass; the lines along a hole's own rim are the product's edge.
         middle = cv2.erode(pocket.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
         reflective = (
@@ -381,7 +395,9 @@ def _with_glass(
 # ------------------------------------------------------------------------------------------ matting
 
 
-def _matte(rgb: np.ndarray, paper: np.ndarray, product: np.ndarray, glass: np.ndarray, noise: float) -> np.ndarray:
+def _matte(
+    rgb: np.ndarray, paper: np.ndarray, product: np.ndarray, glass: np.ndarray, seen: np.ndarray, noise: float
+) -> np.ndarray:
     """Returns the full-size opacity (0..1): the product's smooth outline, paper and shadow taken off its edge.
 
     The outline comes from the small mask, enlarged smoothly; along it, pixels that are plainly paper
@@ -400,11 +416,15 @@ def _matte(rgb: np.ndarray, paper: np.ndarray, product: np.ndarray, glass: np.nd
     light = ratio.mean(axis=2)
     neutral = np.abs(ratio - light[..., None]).max(axis=2) < 0.05
     low = max(3.0 * noise, 6.0)
-    paper_like = (difference < low) | (neutral & (light > _SHADOW_RATIO) & (light < 1.15))
+    # Outside the small mask's edge a paper-like pixel is shadow or halo; inside it may be the product's
+    # own sheen (a black mug's rim light), and only a pixel that is plainly paper goes.
+    shade = neutral & (light > _SHADOW_RATIO) & (light < 1.15)
+    paper_like = (difference < low) | (shade & (inside < 0.5))
     alpha = np.where(edge & paper_like, 0.0, outline).astype(np.float32)
-    clear = cv2.resize(glass.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
-    clear &= inside > 0.5
-    alpha[clear] = np.clip(_see_through(rgb, paper)[clear] * 1.6, _GLASS_FLOOR, 1.0)
+    see_through = _see_through(rgb, paper) * 1.6
+    for part, floor in ((seen, 0.0), (glass, _GLASS_FLOOR)):
+        clear = (cv2.resize(part.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0) & (inside > 0.5)
+        alpha[clear] = np.clip(see_through[clear], floor, 1.0)
     return cv2.GaussianBlur(alpha, (3, 3), 0.6)
 
 

@@ -235,35 +235,53 @@ def _frame_polaroid(item: _Item, w: int, h: int, scene: _Scene) -> tuple[Image.I
 def _stamp(
     tile: Image.Image, centre: tuple[float, float], diameter: float, quantity: int, ink: RGB, rng: random.Random
 ) -> None:
-    """Presses a round rubber stamp with the quantity, a little rotated and unevenly inked."""
+    """Presses a round rubber stamp with the quantity, a little rotated; the ring is worn, the figure crisp.
+
+    The stamp is pressed on a cream label, so the figure reads on a dark photo as well as on the margin.
+    """
     d = round(diameter)
     side = round(d * 1.15)
     off = (side - d) / 2
+    label_disc = _aa(side, side, lambda dr, s: dr.ellipse((off * s, off * s, (off + d) * s, (off + d) * s), fill=255))
     ring = _aa(
         side,
         side,
         lambda dr, s: (
-            dr.ellipse((off * s, off * s, (off + d) * s, (off + d) * s), outline=255, width=round(d * 0.055 * s)),
+            dr.ellipse((off * s, off * s, (off + d) * s, (off + d) * s), outline=255, width=round(d * 0.06 * s)),
             dr.ellipse(
-                ((off + d * 0.11) * s, (off + d * 0.11) * s, (off + d * 0.89) * s, (off + d * 0.89) * s),
+                ((off + d * 0.12) * s, (off + d * 0.12) * s, (off + d * 0.88) * s, (off + d * 0.88) * s),
                 outline=255,
-                width=max(1, round(d * 0.022 * s)),
+                width=max(1, round(d * 0.025 * s)),
             ),
         ),
     )
-    stamp = _solid((side, side), ink)
     label = _quantity(quantity)
-    face = font(d * 0.34)
-    if line_width(label, face) > d * 0.66:
-        face = font(size_of(face) * d * 0.66 / line_width(label, face))
+    face = font(d * 0.4)
+    if line_width(label, face) > d * 0.64:
+        face = font(size_of(face) * d * 0.64 / line_width(label, face))
     text = Image.new("L", (side, side), 0)
     draw_line(
-        ImageDraw.Draw(text), side / 2, top_for_middle(face, side / 2), label, face, 255, stroke=max(1, round(d / 40))
+        ImageDraw.Draw(text),
+        side / 2,
+        top_for_middle(face, side / 2),
+        label,
+        face,
+        255,
+        stroke=bold_stroke(face, True) or max(1, round(d / 45)),
     )
-    wear = _noise((side, side), 90, clump=3).point(lambda v: 255 if v > 60 else 110)
-    stamp.putalpha(ImageChops.multiply(ImageChops.lighter(ring, text), wear).point(lambda v: v * 4 // 5))
-    stamp = _rotated(stamp, rng.uniform(-18, -6))
-    _composite(tile, stamp, (round(centre[0] - stamp.width / 2), round(centre[1] - stamp.height / 2)))
+    # Uneven inking wears the ring; the figure only fades a little, so it stays readable.
+    wear = _noise((side, side), 90, clump=3)
+    ink_alpha = ImageChops.lighter(
+        ImageChops.multiply(ring, wear.point(lambda v: 255 if v > 60 else 120)),
+        ImageChops.multiply(text, wear.point(lambda v: 255 if v > 30 else 205)),
+    )
+    stamp = _solid((side, side), _mix(ink, (250, 240, 220), 0.0))
+    stamp.putalpha(ink_alpha.point(lambda v: v * 23 // 25))
+    paper = _solid((side, side), (250, 242, 224))
+    paper.putalpha(label_disc.point(lambda v: v * 3 // 5))
+    paper.alpha_composite(stamp)
+    paper = _rotated(paper, rng.uniform(-12, -4))
+    _composite(tile, paper, (round(centre[0] - paper.width / 2), round(centre[1] - paper.height / 2)))
 
 
 def _tape(tile: Image.Image, centre: tuple[float, float], card_w: int, rng: random.Random) -> None:
@@ -522,7 +540,7 @@ def _frame_ornament(item: _Item, w: int, h: int, scene: _Scene) -> tuple[Image.I
     ground = _solid((inner, inner), _rgb(pal.card))
     ground.paste(_solid((inner, inner), _rgb("#efdfc4")), (0, 0), _radial(inner, 0.5, 1.0).point(lambda v: v * 2 // 5))
     subject = _subject(item, inner, inner, photo=True)
-    image, xy = _place(subject, inner, inner, 0.64)
+    image, xy = _place(subject, inner, inner, 0.76 if subject.cutout else 1.0)
     if subject.cutout:
         _product_shadow(ground, image, xy, inner * 0.02, 0.25, _rgb(pal.shadow))
     _composite(ground, image, xy)
