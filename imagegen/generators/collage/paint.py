@@ -137,16 +137,24 @@ def _pad(mask: Image.Image, pad: int) -> Image.Image:
     return out
 
 
+@lru_cache(maxsize=64)
+def _scale_table(opacity: float) -> list[int]:
+    """Returns the 256-entry table that scales an L band by opacity."""
+    return [round(v * opacity) for v in range(256)]
+
+
 def _shadow(mask: Image.Image, blur: float, opacity: float, colour: RGB) -> Image.Image:
     """Returns a soft RGBA shadow of the mask's shape, as big as the mask (pad the mask to give it room)."""
     alpha = mask
     if blur >= 0.5:
-        # Blurring a half-size copy looks the same for soft shadows and costs a quarter.
-        small = alpha.reduce(2) if min(alpha.size) > 48 else alpha
+        # Blurring a reduced copy looks the same for soft shadows: the softer, the smaller the copy
+        # (a blur of 3 px or more per reduced pixel hides the reduction), so big pictures stay cheap.
+        factor = max(1, min(8, int(blur / 3), min(alpha.size) // 24))
+        small = alpha.reduce(factor) if factor > 1 else alpha
         small = small.filter(ImageFilter.GaussianBlur(blur * small.width / alpha.width))
         alpha = small.resize(alpha.size, _BILINEAR) if small.size != alpha.size else small
     layer = _solid(mask.size, colour)
-    layer.putalpha(alpha.point(lambda v: round(v * opacity)))
+    layer.putalpha(alpha.point(_scale_table(opacity)))
     return layer
 
 
@@ -162,7 +170,8 @@ def _rotated(tile: Image.Image, degrees: float) -> Image.Image:
     """Returns an RGBA tile rotated about its centre, without dark fringes."""
     if abs(degrees) < 0.05:
         return tile
-    return tile.convert("RGBa").rotate(degrees, resample=_BICUBIC, expand=True).convert("RGBA")
+    # Bilinear: the turns are small, and it costs half of bicubic on big tiles.
+    return tile.convert("RGBa").rotate(degrees, resample=_BILINEAR, expand=True).convert("RGBA")
 
 
 def _sparkle(draw: ImageDraw.ImageDraw, cx: float, cy: float, radius: float, fill: RGB | RGBA) -> None:
@@ -234,8 +243,12 @@ def _radial(size: tuple[int, int] | int, inner: float, outer: float) -> Image.Im
     return mask.resize((w, h), _BILINEAR)
 
 
+@lru_cache(maxsize=24)
 def _noise(size: tuple[int, int], sigma: float, clump: float = 1.0) -> Image.Image:
-    """Returns grey noise around 128 whose grains are about clump pixels across."""
+    """Returns grey noise around 128 whose grains are about clump pixels across (shared: never modify it).
+
+    Kept once made (at most 24, a 2048 px grain is 4 MiB): the same grain is as good as a new one.
+    """
     small = (max(4, round(size[0] / clump)), max(4, round(size[1] / clump)))
     noise = Image.effect_noise(small, sigma)
     return noise if small == size else noise.resize(size, _BILINEAR)
