@@ -24,6 +24,7 @@ test: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(PY) benchmarks/bench_uploads.py
 	$(PY) benchmarks/bench_generation.py
+	$(PY) benchmarks/bench_collage.py
 
 ## genproto: regenerate genproto/ from protos/
 genproto: $(VENV)/.installed
