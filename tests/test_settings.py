@@ -62,3 +62,14 @@ def test_bad_api_key_value_never_echoed():
     with pytest.raises(SettingsError) as caught:
         Settings.from_env({"GEMINI_API_KEY": "AIza-super-secret", "PORT": "x"})
     assert "AIza-super-secret" not in str(caught.value)
+
+
+def test_the_collage_format_defaults_to_jpeg_and_takes_webp_or_png():
+    assert Settings.from_env({}).collage_format == "jpeg"
+    assert Settings.from_env({"COLLAGE_FORMAT": "WebP"}).collage_format == "webp"
+    assert Settings.from_env({"COLLAGE_FORMAT": "png"}).collage_format == "png"
+
+
+def test_an_unknown_collage_format_is_refused_by_name():
+    with pytest.raises(SettingsError, match="COLLAGE_FORMAT"):
+        Settings.from_env({"COLLAGE_FORMAT": "gif"})
