@@ -371,3 +371,11 @@ def test_one_picture_never_mixes_cut_outs_with_framed_photos():
 
     # With a photo that cannot be lifted in the cart, the studio shot is framed whole too: its paper shows.
     assert paper_pixels(mixed) > paper_pixels(lifted) + 2000
+
+
+@pytest.mark.parametrize("style", ["festive", "minimalist"])
+def test_a_single_product_is_drawn_large_in_festive_and_minimalist_too(style: str):
+    image = draw(line("Mug", 1, product_shot(RED)), style=style)
+
+    left, top, right, bottom = pixels_near(image, RED, 40).getbbox()
+    assert max(right - left, bottom - top) > SIZE * 0.3
