@@ -38,6 +38,7 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/bench_generation.py
 	$(PY) benchmarks/bench_operations.py
 	$(PY) benchmarks/bench_capacity.py
+	$(PY) benchmarks/bench_collage.py
 
 ## genproto: regenerate genproto/ from protos/
 genproto: $(VENV)/.installed

@@ -113,14 +113,14 @@ def build_generator(
 
         return FallbackGenerator(
             build_gemini_generator(settings, metrics=metrics, spend=budget, cpu_slots=cpu_slots),
-            CollageGenerator(),
+            CollageGenerator(settings.collage_format),
             budget=budget,
             budget_action=settings.budget_exceeded_action,
             when_unavailable=settings.gemini_fallback,
             metrics=metrics,
         )
 
-    return CollageGenerator()
+    return CollageGenerator(settings.collage_format)
 
 
 def build_store(settings: Settings) -> ImageStore:

@@ -54,6 +54,8 @@ def generate(service: ServiceProcess, style: str, output: Path) -> Path:
     code, _, body = service.http_get(status.image_url)
     if code != 200:
         raise SystemExit(f"fetching {status.image_url} answered HTTP {code}")
+    # The stored picture's type (COLLAGE_FORMAT: JPEG by default) names the file, as its URL does.
+    output = output.with_suffix("." + status.image_url.rsplit(".", 1)[-1].lower())
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_bytes(body)
     print(f"image served at {status.image_url}")
@@ -86,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             service.wait_serving()
             print(f"service: gRPC 127.0.0.1:{service.port}, HTTP {service.http_base}")
             for style in styles:
-                generate(service, style, Path(args.out) / f"cart-{style}.png")
+                generate(service, style, Path(args.out) / f"cart-{style}")
         except (grpc.RpcError, AssertionError, SystemExit) as error:
             print(f"demo failed: {getattr(error, 'details', lambda: error)()}", file=sys.stderr)
             print(service.logs()[-4000:], file=sys.stderr)

@@ -14,6 +14,7 @@ from typing import Any
 DEFAULT_GEMINI_MODELS = ("gemini-nano-banana-2.1", "gemini-3.1-flash-lite-image")
 
 GENERATORS = ("auto", "gemini", "collage")
+COLLAGE_FORMATS = ("jpeg", "webp", "png")
 URL_MODES = ("public", "signed")
 BUDGET_ACTIONS = ("collage", "fail")
 FALLBACKS = ("collage", "none")
@@ -95,6 +96,8 @@ class Settings:
     http_idle_timeout_seconds: int = 10
     http_max_connections: int = 10_000
     shutdown_status_seconds: float = 3.0
+    # Offline collage: how its pictures are encoded (jpeg and webp are small enough for phones).
+    collage_format: str = "jpeg"
 
     @property
     def gemini_configured(self) -> bool:
@@ -204,6 +207,8 @@ class Settings:
             ),
             http_max_connections=reader.integer("HTTP_MAX_CONNECTIONS", cls.http_max_connections, 10, 100_000),
             shutdown_status_seconds=reader.number("SHUTDOWN_STATUS_SECONDS", cls.shutdown_status_seconds, 0, 600),
+            # Offline collage.
+            collage_format=reader.choice("COLLAGE_FORMAT", cls.collage_format, COLLAGE_FORMATS),
         )
         settings = cls(**values)
         reader.check(settings)

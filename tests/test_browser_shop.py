@@ -125,14 +125,14 @@ def test_generate_shows_progress_then_the_picture_with_a_download(shop: DemoShop
     assert image.evaluate("img => img.complete && img.naturalWidth") == 1024
 
     href = download.get_attribute("href")
-    assert download.get_attribute("download") == "my-cart-vintage.png"
+    assert download.get_attribute("download") == "my-cart-vintage.jpg"  # COLLAGE_FORMAT's default, jpeg
     with page.expect_download() as started:
         download.click()
     saved = Path(started.value.path()).read_bytes()
     assert saved == stored(shop, href).read_bytes()
-    assert Image.open(io.BytesIO(saved)).format == "PNG"
+    assert Image.open(io.BytesIO(saved)).format == "JPEG"
     answer = page.request.get(shop.shop.base_url + href)
-    assert answer.headers["content-type"] == "image/png"
+    assert answer.headers["content-type"] == "image/jpeg"
 
 
 def test_a_photo_uploaded_through_the_file_input_becomes_the_background(shop: DemoShop, page: Page, tmp_path):

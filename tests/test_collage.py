@@ -6,8 +6,9 @@ import colorsys
 import io
 
 import pytest
-from PIL import Image, ImageChops, ImageDraw, ImageStat
+from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageStat
 
+from devstack.photos import studio_photo
 from imagegen.domain import CartLine, GenerationInput, Picture, Product
 from imagegen.errors import EmptyCart
 from imagegen.fonts import drawable, fit
@@ -37,7 +38,7 @@ def line(name: str = "Mug", quantity: int = 1, picture: Picture | None = None, p
 
 def draw(*lines: CartLine, style: str = "modern", background: Picture | None = None, size: int = SIZE) -> Image.Image:
     """Runs the generator and decodes what it returns."""
-    picture = CollageGenerator().generate(
+    picture = CollageGenerator("png").generate(
         GenerationInput(lines, resolve_style(style), background, size), lambda _: None
     )
     assert picture.mime_type == "image/png"
@@ -68,15 +69,46 @@ def test_generator_is_named_collage():
     assert CollageGenerator.name == "collage"
 
 
-def test_output_is_a_png_of_the_requested_size():
-    picture = CollageGenerator().generate(
+@pytest.mark.parametrize(
+    ("image_format", "mime_type", "decoded"),
+    [("webp", "image/webp", "WEBP"), ("jpeg", "image/jpeg", "JPEG"), ("png", "image/png", "PNG")],
+)
+def test_output_is_encoded_as_asked_at_the_requested_size(image_format: str, mime_type: str, decoded: str):
+    picture = CollageGenerator(image_format).generate(
         GenerationInput((line(picture=product_shot(RED)),), resolve_style("modern"), None, 1024), lambda _: None
     )
 
     image = Image.open(io.BytesIO(picture.data))
-    assert picture.mime_type == "image/png"
-    assert image.format == "PNG"
+    assert picture.mime_type == mime_type
+    assert image.format == decoded
     assert image.size == (1024, 1024)
+
+
+def test_the_default_format_is_a_jpeg_a_phone_downloads_quickly():
+    picture = CollageGenerator().generate(
+        GenerationInput((line(picture=product_shot(RED)),), resolve_style("vintage"), None, 1024), lambda _: None
+    )
+
+    assert picture.mime_type == "image/jpeg"
+    assert len(picture.data) < 400 * 1024
+
+
+def test_a_lossy_picture_looks_like_the_lossless_one():
+    lines = (line("Mug", 2, product_shot(RED)), line("Lamp", 1, product_shot((30, 90, 200))))
+    request = GenerationInput(lines, resolve_style("vintage"), None, 512)
+    exact = Image.open(io.BytesIO(CollageGenerator("png").generate(request, lambda _: None).data)).convert("RGB")
+
+    for image_format in ("webp", "jpeg"):
+        lossy = Image.open(io.BytesIO(CollageGenerator(image_format).generate(request, lambda _: None).data))
+        # Film grain may change, the picture may not: compare what the eye sees, the grain smoothed away.
+        seen = [i.filter(ImageFilter.GaussianBlur(1.5)) for i in (exact, lossy.convert("RGB"))]
+        difference = ImageChops.difference(*seen).convert("L")
+        assert ImageStat.Stat(difference).mean[0] < 2, image_format
+
+
+def test_an_unknown_format_is_refused():
+    with pytest.raises(ValueError, match="jpeg, webp, png"):
+        CollageGenerator("gif")
 
 
 @pytest.mark.parametrize("style", sorted(STYLES))
@@ -304,3 +336,46 @@ def test_a_long_name_is_shrunk_then_ellipsized_to_fit():
     assert len(block.lines) == 2
     assert block.lines[-1].endswith("…")
     assert block.width <= 120
+
+
+def studio_shot(kind: str) -> Picture:
+    """A photo-like product shot: grey paper, shadow, vignette, noise, JPEG."""
+    return Picture(studio_photo(kind).jpeg, "image/jpeg")
+
+
+def busy_photo() -> Picture:
+    """A lifestyle photo: no studio backdrop to lift a product off."""
+    scene = Image.new("RGB", (300, 300), (40, 120, 60))
+    draw = ImageDraw.Draw(scene)
+    for i in range(0, 300, 20):
+        draw.line((i, 0, 300 - i, 300), fill=(200 - i // 3, 90 + i // 4, 30), width=6)
+    out = io.BytesIO()
+    scene.save(out, "PNG")
+    return Picture(out.getvalue(), "image/png")
+
+
+def paper_pixels(image: Image.Image) -> int:
+    """How many pixels look like the studio photos' grey paper."""
+    return count(pixels_near(image, (214, 213, 210), 12))
+
+
+def test_studio_shots_are_cut_out_so_their_paper_is_not_shown():
+    image = draw(line("Box", 1, studio_shot("box")), line("Mug", 1, studio_shot("dark")), style="playful")
+
+    assert paper_pixels(image) < 300
+
+
+def test_one_picture_never_mixes_cut_outs_with_framed_photos():
+    lifted = draw(line("Box", 1, studio_shot("box")), line("Mug", 1, studio_shot("dark")), style="playful")
+    mixed = draw(line("Box", 1, studio_shot("box")), line("Scene", 1, busy_photo()), style="playful")
+
+    # With a photo that cannot be lifted in the cart, the studio shot is framed whole too: its paper shows.
+    assert paper_pixels(mixed) > paper_pixels(lifted) + 2000
+
+
+@pytest.mark.parametrize("style", ["festive", "minimalist"])
+def test_a_single_product_is_drawn_large_in_festive_and_minimalist_too(style: str):
+    image = draw(line("Mug", 1, product_shot(RED)), style=style)
+
+    left, top, right, bottom = pixels_near(image, RED, 40).getbbox()
+    assert max(right - left, bottom - top) > SIZE * 0.3

@@ -69,9 +69,11 @@ def test_generate_from_cart_items_completes_with_a_fetchable_image(service):
     assert (final.status, final.progress, final.error_message) == ("completed", 100, "")
     assert seen == sorted(seen), "progress went backwards"
     code, headers, body = service.http_get(final.image_url)
-    assert code == 200 and headers["Content-Type"] == "image/png"
+    # The collage stores a JPEG by default (COLLAGE_FORMAT): the URL's extension and content type agree.
+    assert final.image_url.endswith(".jpg")
+    assert code == 200 and headers["Content-Type"] == "image/jpeg"
     image = Image.open(io.BytesIO(body))
-    assert image.format == "PNG" and image.size == (512, 512)
+    assert image.format == "JPEG" and image.size == (512, 512)
 
 
 def test_generate_from_user_id_reads_the_cart(service):

@@ -62,7 +62,7 @@ def test_generated_image_lands_in_the_bucket_and_its_url_serves_it(gcs_service, 
     final, _ = gcs_service.wait_finished(answer.generation_id)
     assert final.status == "completed", final.error_message
     name = object_name(emulator, final.image_url)
-    assert name.startswith("generated/") and name.endswith(".png")
+    assert name.startswith("generated/") and name.endswith(".jpg")
     code, headers, body = gcs_service.http_get(final.image_url)
     assert code == 200
     assert Image.open(io.BytesIO(body)).size == (512, 512)

@@ -123,3 +123,14 @@ def test_hardening_values_out_of_range_are_refused():
     for name in ("GENERATE_MAX_INFLIGHT", "RPC_RESERVE_THREADS", "UPLOAD_DECODE_MAX_BYTES", "HTTP_IDLE_TIMEOUT_SECONDS",
                  "HTTP_MAX_CONNECTIONS", "SHUTDOWN_STATUS_SECONDS"):
         assert name in str(caught.value)
+
+
+def test_the_collage_format_defaults_to_jpeg_and_takes_webp_or_png():
+    assert Settings.from_env({}).collage_format == "jpeg"
+    assert Settings.from_env({"COLLAGE_FORMAT": "WebP"}).collage_format == "webp"
+    assert Settings.from_env({"COLLAGE_FORMAT": "png"}).collage_format == "png"
+
+
+def test_an_unknown_collage_format_is_refused_by_name():
+    with pytest.raises(SettingsError, match="COLLAGE_FORMAT"):
+        Settings.from_env({"COLLAGE_FORMAT": "gif"})

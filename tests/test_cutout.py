@@ -1,0 +1,150 @@
+"""Cut-outs measured against the truth: studio photos of known shape, lifted off their backdrop."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFilter
+
+from devstack.photos import STUDIO_PRODUCTS, StudioPhoto, studio_photo
+from imagegen.domain import Picture
+from imagegen.generators.collage.cutout import lift, subject_of
+from imagegen.generators.collage.kept import Kept
+
+KEPT = 24  # an opacity above this (of 255) counts as part of the cut-out
+
+
+def photo(kind: str, seed: int = 1) -> tuple[StudioPhoto, Image.Image]:
+    """The studio photo of kind and its decoded RGB picture."""
+    shot = studio_photo(kind, seed=seed)
+    return shot, Image.open(io.BytesIO(shot.jpeg)).convert("RGB")
+
+
+def opacity(kind: str, seed: int = 1) -> tuple[StudioPhoto, np.ndarray]:
+    """The studio photo of kind and the opacity (0-255) of its cut-out."""
+    shot, image = photo(kind, seed)
+    lifted = lift(image)
+    assert lifted is not None, f"{kind} was not recognised as a studio shot"
+    assert lifted.size == image.size
+    return shot, np.asarray(lifted.getchannel("A"))
+
+
+def overlap(found: np.ndarray, truth: np.ndarray) -> float:
+    """Intersection over union of two boolean masks."""
+    return float((found & truth).sum() / max(1, (found | truth).sum()))
+
+
+def test_a_different_photo_session_is_cut_out_as_well() -> None:
+    # Another seed: the paper's tint and side light, and the noise, differ.
+    for kind in ("box", "dark", "edge"):
+        shot, alpha = opacity(kind, seed=3)
+        assert overlap(alpha > KEPT, np.asarray(shot.mask) > 0) >= 0.9, kind
+
+
+def test_the_studio_photos_look_like_the_shops() -> None:
+    for kind in STUDIO_PRODUCTS:
+        shot, image = photo(kind)
+        assert image.size == (700, 700)
+        assert Image.open(io.BytesIO(shot.jpeg)).format == "JPEG"
+        corner = np.asarray(image.crop((0, 0, 40, 40)), np.float32)
+        assert 170 < corner.mean() < 245 and corner.std() > 1.0  # light grey paper, with noise
+
+
+@pytest.mark.parametrize("kind", ["box", "dark", "edge", "thin"])
+def test_an_opaque_product_is_cut_out_along_its_true_outline(kind: str) -> None:
+    shot, alpha = opacity(kind)
+
+    assert overlap(alpha > KEPT, np.asarray(shot.mask) > 0) >= 0.9
+
+
+def test_a_glass_product_is_cut_out_along_its_true_outline() -> None:
+    shot, alpha = opacity("glass")
+
+    assert overlap(alpha > KEPT, np.asarray(shot.mask) > 0) >= 0.8
+
+
+def test_glass_stays_see_through_rather_than_filled_with_backdrop_grey() -> None:
+    shot, alpha = opacity("glass")
+    assert shot.glass is not None
+    body = np.asarray(shot.glass.filter(ImageFilter.MinFilter(31))) > 0  # well inside the walls
+
+    assert 0.04 * 255 < alpha[body].mean() < 0.6 * 255
+
+
+def test_thin_parts_are_kept() -> None:
+    shot, alpha = opacity("thin")
+    assert shot.thin is not None
+    arms = np.asarray(shot.thin) > 0
+
+    assert (alpha[arms] > KEPT).mean() >= 0.8
+
+
+def test_a_hole_through_the_product_shows_what_is_behind_it() -> None:
+    shot, alpha = opacity("dark")
+    # The mug's handle encloses a hole: the pixels inside the handle's outline that the mug does not cover.
+    truth = np.asarray(shot.mask) > 0
+    hole = np.zeros_like(truth)
+    hole[330:370, 218:258] = True  # the middle of the hole (a circle of radius 42 around 238, 350)
+    assert not truth[hole].any()
+
+    assert (alpha[hole] <= KEPT).mean() >= 0.9
+
+
+@pytest.mark.parametrize("kind", ["box", "dark", "thin"])
+def test_the_photos_own_shadow_is_left_behind(kind: str) -> None:
+    shot, alpha = opacity(kind)
+    near = np.asarray(shot.mask.filter(ImageFilter.MaxFilter(9))) > 0  # the outline, and a few pixels more
+
+    assert (alpha[~near] > KEPT).mean() < 0.002
+
+
+def test_a_busy_photo_is_not_cut_out() -> None:
+    scene = Image.new("RGB", (400, 300), (40, 120, 60))
+    draw = ImageDraw.Draw(scene)
+    for i in range(0, 400, 23):
+        draw.line((i, 0, 400 - i, 300), fill=(200 - i // 3, 90 + i // 4, 30), width=6)
+
+    assert lift(scene) is None
+
+
+def test_a_product_too_big_for_its_photo_is_framed_not_cut_out() -> None:
+    wall = Image.new("RGB", (300, 300), (150, 30, 30))
+    ImageDraw.Draw(wall).rectangle((0, 0, 299, 4), fill=(230, 230, 230))
+
+    assert lift(wall) is None
+
+
+def test_cut_outs_are_kept_by_picture_and_size() -> None:
+    shot, _ = photo("box", seed=7)
+    picture = Picture(shot.jpeg, "image/jpeg")
+
+    first = subject_of(picture, 300)
+    again = subject_of(Picture(bytes(shot.jpeg), "image/jpeg"), 300)
+    other_size = subject_of(picture, 200)
+
+    assert first is not None and first.cutout
+    assert again is first  # the same content is not cut out twice
+    assert other_size is not None and other_size.image.width < first.image.width
+
+
+def test_the_keeping_is_bounded_by_bytes_and_drops_the_least_recently_used() -> None:
+    kept: Kept[str] = Kept(limit=1000)
+    for i in range(50):
+        kept.put(i, f"value {i}", cost=100)
+        kept.lookup(0)  # used again and again: it stays
+
+    assert kept.used <= 1000
+    assert len(kept) == 10
+    assert kept.lookup(0) == (True, "value 0")
+    assert kept.lookup(1) == (False, None)
+    assert kept.lookup(49) == (True, "value 49")
+
+
+def test_a_value_bigger_than_the_bound_is_not_kept() -> None:
+    kept: Kept[str] = Kept(limit=1000)
+    kept.put("huge", "x", cost=5000)
+
+    assert kept.lookup("huge") == (False, None)
+    assert kept.used == 0
