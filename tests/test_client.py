@@ -24,7 +24,8 @@ def test_generate_waits_for_the_picture_and_prints_its_url(make_service):
     answer = json.loads(run.stdout)
     assert answer["status"] == "completed" and answer["progress"] == 100
     code, headers, body = service.http_get(answer["image_url"])
-    assert code == 200 and body.startswith(b"\x89PNG")
+    assert code == 200 and body.startswith(b"\xff\xd8\xff")  # the collage's default format, JPEG
+    assert answer["image_url"].endswith(".jpg")
 
 
 def test_generate_without_waiting_then_status(make_service):
