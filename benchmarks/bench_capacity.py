@@ -39,7 +39,7 @@ from genproto import imagegeneration_pb2 as pb  # noqa: E402
 from tests.fakes.fake_gemini import FakeGemini, image, slow  # noqa: E402
 
 BEFORE = "2d50019"  # the last commit before the new admission, de-duplication and shared state
-POLL_SECONDS = 0.05
+POLL_SECONDS = [0.05]  # set by --poll-seconds
 
 
 def noise_png(side: int) -> bytes:
@@ -72,7 +72,7 @@ def generate(service: ServiceProcess, cart: list[tuple[str, int]]) -> tuple[str,
                                                        timeout=30)
         if status.status != "processing":
             return status.status, time.perf_counter() - began, status.image_url, answer.generation_id
-        time.sleep(POLL_SECONDS)
+        time.sleep(POLL_SECONDS[0])
 
 
 def burst(service: ServiceProcess, carts: list[list[tuple[str, int]]]) -> tuple[list[tuple[str, float, str, str]], float]:
@@ -111,7 +111,11 @@ def measure(name: str, code: Path, stack, fake: FakeGemini, model_seconds: float
         "CART_SERVICE_ADDR": stack.cart_addr, "PRODUCT_CATALOG_SERVICE_ADDR": stack.catalog_addr,
         "PRODUCT_IMAGE_BASE_URL": stack.picture_base_url, "IMAGE_GENERATOR": "gemini",
         "GEMINI_API_KEY": "AIzaFAKE-benchmark", "GEMINI_MODEL": "gemini-bench-model",
-        "GOOGLE_GEMINI_BASE_URL": fake.base_url, "LOG_LEVEL": "WARNING"}, tmp / name, cwd=code)
+        "GOOGLE_GEMINI_BASE_URL": fake.base_url, "LOG_LEVEL": "WARNING",
+        # Every cart here is one anonymous shopper's: the per-shopper limit would refuse most of them.
+        "RATE_LIMIT_PER_USER": "0",
+        # The container's allocator settings (Dockerfile), so peak RSS is the pod's.
+        "MALLOC_ARENA_MAX": "2", "MALLOC_MMAP_THRESHOLD_": "1048576"}, tmp / name, cwd=code)
     try:
         service.wait_serving(timeout=60)
         generate(service, distinct_carts(1, 900)[0])  # warm the picture cache and the SDK's connections
@@ -148,13 +152,16 @@ def main() -> None:
     parser.add_argument("--before", default=BEFORE, help="git revision of today's design")
     parser.add_argument("--answer-side", type=int, default=1024,
                         help="side of the noise PNG the fake model returns (1024: ~3 MiB, like a 1K answer at worst)")
+    parser.add_argument("--poll-seconds", type=float, default=POLL_SECONDS[0],
+                        help="how often each shopper asks for its status (the frontend kit: every 1 s)")
     args = parser.parse_args()
+    POLL_SECONDS[0] = args.poll_seconds
     answer = slow(args.model_seconds, image(noise_png(args.answer_side)))
     with tempfile.TemporaryDirectory() as tmp, start_devstack() as stack, FakeGemini(default=answer) as fake:
         old = checkout(args.before, Path(tmp) / "before")
         rows = [measure(f"before ({args.before})", old, stack, fake, args.model_seconds, Path(tmp)),
                 measure("after", ROOT, stack, fake, args.model_seconds, Path(tmp))]
-    print(f"fake model answering a {args.answer_side}px noise PNG in {args.model_seconds:g} s; status polled every {POLL_SECONDS * 1000:.0f} ms; "
+    print(f"fake model answering a {args.answer_side}px noise PNG in {args.model_seconds:g} s; status polled every {POLL_SECONDS[0] * 1000:.0f} ms; "
           f"{len(os.sched_getaffinity(0))} cores")
     print("| measure | " + " | ".join(row["design"] for row in rows) + " |")
     print("|---|" + "---|" * len(rows))
