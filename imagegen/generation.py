@@ -205,9 +205,16 @@ class ImageGeneration:
         self._admission.shutdown(grace_seconds)
         with self._lock:
             unfinished = list(self._pending.items())
-        for generation_id, cache_key in unfinished:
-            self._quietly(self._statuses.fail, generation_id, SHUT_DOWN)
-            self._quietly(self._in_flight.release, cache_key, generation_id)
+        for done, (generation_id, cache_key) in enumerate(unfinished):
+            try:
+                self._statuses.fail(generation_id, SHUT_DOWN)
+                self._in_flight.release(cache_key, generation_id)
+            except PeerUnavailable as error:
+                # Each further call would wait out the timeout too and hold the exit past the grace period;
+                # the rest are left to their leases (other replicas report them interrupted).
+                log.warning("shared state unavailable: unfinished generations left to their leases",
+                            extra={"reason": str(error), "count": len(unfinished) - done})
+                break
         if unfinished:
             log.warning("shutdown grace period ended with generations unfinished", extra={"count": len(unfinished)})
         return len(unfinished)
