@@ -122,6 +122,7 @@ def build_generator(
             budget_action=settings.budget_exceeded_action,
             when_unavailable=settings.gemini_fallback,
             metrics=metrics,
+            cpu_slots=cpu_slots,
         )
 
     return CollageGenerator(settings.collage_format)
