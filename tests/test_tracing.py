@@ -153,3 +153,17 @@ def test_sigterm_exits_within_the_grace_period_when_the_collector_is_unreachable
     # 20 s stands for the pod's terminationGracePeriodSeconds, well past SHUTDOWN_GRACE_SECONDS.
     assert service.process.wait(20) == 0
     assert "spans not exported" in service.logs()
+
+
+def test_a_call_the_gate_refuses_unread_is_traced_in_the_callers_trace(traced_service, receiver):
+    trace_id = secrets.token_hex(16)
+    with pytest.raises(grpc.RpcError) as refused:
+        traced_service.stub.GenerateCartImage(  # past the gate's 1 MiB cap: refused before it is parsed
+            pb.GenerateCartImageRequest(user_id="x" * (2 * 1024 * 1024)),
+            metadata=(("traceparent", f"00-{trace_id}-{secrets.token_hex(8)}-01"),), timeout=10,
+        )
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+    spans = receiver.wait_for_spans(lambda spans: any(s.trace_id == trace_id and s.name == SERVER_SPAN for s in spans))
+    (server,) = [span for span in spans if span.trace_id == trace_id and span.name == SERVER_SPAN]
+    assert server.attributes["rpc.grpc.status_code"] == grpc.StatusCode.INVALID_ARGUMENT.value[0]
