@@ -96,8 +96,8 @@ class App:
         self.shop.close()
         self.state.close()
         # The spans still buffered get what is left of the grace period, so that an unreachable collector
-        # does not hold the exit past it.
-        self.tracing.shutdown(deadline - time.monotonic())
+        # does not hold the exit past it; at least a second, which a reachable one needs a fraction of.
+        self.tracing.shutdown(max(1.0, deadline - time.monotonic()))
         return unfinished
 
 

@@ -167,3 +167,23 @@ def test_a_call_the_gate_refuses_unread_is_traced_in_the_callers_trace(traced_se
     spans = receiver.wait_for_spans(lambda spans: any(s.trace_id == trace_id and s.name == SERVER_SPAN for s in spans))
     (server,) = [span for span in spans if span.trace_id == trace_id and span.name == SERVER_SPAN]
     assert server.attributes["rpc.grpc.status_code"] == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+
+
+def test_spans_still_buffered_at_sigterm_are_exported_even_with_no_grace_left(make_service, receiver):
+    service = make_service({
+        "ENABLE_TRACING": "1",
+        "COLLECTOR_SERVICE_ADDR": receiver.addr,
+        "OTEL_BSP_SCHEDULE_DELAY": "600000",  # nothing is exported before the shutdown
+        "SHUTDOWN_GRACE_SECONDS": "0",
+    })
+    trace_id = secrets.token_hex(16)
+    answer = service.stub.GenerateCartImage(
+        pb.GenerateCartImageRequest(user_id="shopper-1", style_preference="minimalist"),
+        metadata=(("traceparent", f"00-{trace_id}-{secrets.token_hex(8)}-01"),), timeout=10,
+    )
+    assert service.wait_finished(answer.generation_id)[0].status == "completed"
+
+    service.process.send_signal(15)
+
+    assert service.process.wait(30) == 0
+    receiver.wait_for_spans(lambda spans: any(s.trace_id == trace_id and s.name == SERVER_SPAN for s in spans))
