@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
 from concurrent import futures
 from typing import TYPE_CHECKING
@@ -83,6 +84,7 @@ class App:
         polling them read `failed` before the server goes. Returns how many were unfinished.
         """
         grace = self.settings.shutdown_grace_seconds
+        deadline = time.monotonic() + grace
         status_seconds = min(self.settings.shutdown_status_seconds, grace)
         self.health.enter_graceful_shutdown()
         unfinished = self.generation.shutdown(grace - status_seconds)
@@ -93,7 +95,9 @@ class App:
         self.side_port.stop()
         self.shop.close()
         self.state.close()
-        self.tracing.shutdown()
+        # The spans still buffered get what is left of the grace period, so that an unreachable collector
+        # does not hold the exit past it; at least a second, which a reachable one needs a fraction of.
+        self.tracing.shutdown(max(1.0, deadline - time.monotonic()))
         return unfinished
 
 
@@ -118,6 +122,7 @@ def build_generator(
             budget_action=settings.budget_exceeded_action,
             when_unavailable=settings.gemini_fallback,
             metrics=metrics,
+            cpu_slots=cpu_slots,
         )
 
     return CollageGenerator(settings.collage_format)

@@ -103,6 +103,7 @@ class ImageGeneration:
         self._cpu_slots = cpu_slots or threading.BoundedSemaphore(2)
         self._cpu_bound_generator = cpu_bound_generator
         self._accepting = True
+        self._state_lost = False  # a shared-state update failed during shutdown: skip the rest
         self._lock = threading.Lock()
         self._pending: dict[str, str] = {}  # generation id -> request key, for generations run here
         self._rate_limit = rate_limit
@@ -314,13 +315,22 @@ class ImageGeneration:
         # Progress is advisory: losing an update (shared state briefly away) must not stop the drawing.
         self._quietly(self._statuses.progress, generation_id, percent)
 
-    @staticmethod
-    def _quietly(call: Callable[..., None], *args: object) -> None:
-        """Runs a shared-state update whose loss (Redis briefly away) must not end the work at hand."""
+    def _quietly(self, call: Callable[..., None], *args: object) -> None:
+        """Runs a shared-state update whose loss (Redis briefly away) must not end the work at hand.
+
+        Once one is lost during shutdown the rest are skipped: each would wait out the Redis timeout too,
+        holding the exit past the grace period (the generations' leases end them for other replicas).
+        """
+        if self._state_lost:
+            return
         try:
             call(*args)
         except PeerUnavailable as error:
             log.warning("shared state update lost", extra={"reason": str(error)})
+            if not self._accepting:
+                self._state_lost = True
+                log.warning("shared state unavailable while shutting down: unfinished generations are left "
+                            "to their leases")
 
     def _draw(self, request: GenerationInput, progress: Progress) -> Picture:
         """Calls the generator, holding a CPU slot when it is CPU-bound."""

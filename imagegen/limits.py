@@ -6,18 +6,19 @@ Redis one (every replica counts together), chosen in the composition root.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import hashlib
 import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Protocol
 
 import redis
 
-from imagegen.errors import RateLimited
+from imagegen.errors import PeerUnavailable, RateLimited
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +85,8 @@ class RedisWindowCounter:
         self._script = client.register_script(_HIT_SCRIPT)
 
     def hit(self, key: str, window_seconds: int) -> tuple[int, float]:
-        hits, ttl_ms = self._script(keys=[KEY_PREFIX + "ratelimit:" + key], args=[window_seconds * 1000])
+        with _calling(self._client):
+            hits, ttl_ms = self._script(keys=[KEY_PREFIX + "ratelimit:" + key], args=[window_seconds * 1000])
         return int(hits), int(ttl_ms) / 1000.0
 
 
@@ -107,9 +109,9 @@ class UserRateLimit:
         key = hashlib.sha256(user_id.encode("utf-8", "replace")).hexdigest()[:32]
         try:
             hits, seconds_left = self._counter.hit(key, self._window)
-        except redis.RedisError as error:
+        except PeerUnavailable as error:
             # Shared state is down: let shoppers through (the spend budget still bounds the bill).
-            log.warning("rate limit unavailable; request allowed", extra={"reason": type(error).__name__})
+            log.warning("rate limit unavailable; request allowed", extra={"reason": str(error)})
             return
         if hits > self._limit:
             self._on_refused()
@@ -158,14 +160,15 @@ class RedisSpendLedger:
 
     def add(self, day: str, usd: float) -> float:
         key = KEY_PREFIX + "spend:" + day
-        with self._client.pipeline(transaction=True) as pipe:
+        with _calling(self._client), self._client.pipeline(transaction=True) as pipe:
             pipe.incrbyfloat(key, usd)
             pipe.expire(key, self._keep)
             total, _ = pipe.execute()
         return float(total)
 
     def total(self, day: str) -> float:
-        value = self._client.get(KEY_PREFIX + "spend:" + day)
+        with _calling(self._client):
+            value = self._client.get(KEY_PREFIX + "spend:" + day)
         return float(value) if value is not None else 0.0
 
 
@@ -203,8 +206,8 @@ class DailyBudget:
         day = self._day()
         try:
             total = self._ledger.add(day, usd)
-        except redis.RedisError as error:
-            log.error("spend could not be recorded", extra={"usd": round(usd, 6), "reason": type(error).__name__})
+        except PeerUnavailable as error:
+            log.error("spend could not be recorded", extra={"usd": round(usd, 6), "reason": str(error)})
             return
         reached = self._reached(total)
         if self._metrics is not None:
@@ -220,9 +223,9 @@ class DailyBudget:
         day = self._day()
         try:
             total = self._ledger.total(day)
-        except redis.RedisError as error:
+        except PeerUnavailable as error:
             # Unknown spend counts as spent: the shopper still gets the fallback, the bill stays bounded.
-            log.warning("spend unknown; treating the budget as reached", extra={"reason": type(error).__name__})
+            log.warning("spend unknown; treating the budget as reached", extra={"reason": str(error)})
             return True
         reached = self._reached(total)
         if self._metrics is not None:
@@ -246,6 +249,16 @@ class DailyBudget:
 
     def _day(self) -> str:
         return datetime.datetime.fromtimestamp(self._clock(), datetime.timezone.utc).date().isoformat()
+
+
+@contextlib.contextmanager
+def _calling(client: redis.Redis) -> Iterator[None]:
+    """Turns a Redis error into PeerUnavailable, so the rate limit and the budget need not know Redis."""
+    try:
+        yield
+    except redis.RedisError as error:
+        kind = "no answer in time" if isinstance(error, redis.TimeoutError) else type(error).__name__
+        raise PeerUnavailable("shared state (Redis)", kind) from None
 
 
 def _previous(day: str) -> str:

@@ -6,6 +6,7 @@ import contextlib
 import contextvars
 import logging
 import sys
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from typing import TypeVar
@@ -84,8 +85,9 @@ class Tracing:
     interceptors, so W3C trace context flows in from the caller and out to cart and catalog.
     """
 
-    def __init__(self, provider: object | None = None) -> None:
+    def __init__(self, provider: object | None = None, exporter: object | None = None) -> None:
         self._provider = provider
+        self._exporter = exporter
 
     @classmethod
     def start(cls, enabled: bool, collector_addr: str, service_name: str) -> Tracing:
@@ -97,14 +99,16 @@ class Tracing:
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-        provider = TracerProvider(resource=Resource.create({SERVICE_NAME: service_name}))
+        # No exit hook of the SDK's own: shutdown() below bounds the last export by the grace period.
+        provider = TracerProvider(resource=Resource.create({SERVICE_NAME: service_name}), shutdown_on_exit=False)
+        exporter = OTLPSpanExporter(endpoint=collector_addr, insecure=True)
         # Batched in the background: an unreachable collector never slows a request.
-        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=collector_addr, insecure=True)))
+        provider.add_span_processor(BatchSpanProcessor(exporter))
         trace.set_tracer_provider(provider)
         logging.getLogger(__name__).info(
             "tracing enabled", extra={"collector": collector_addr, "service_name": service_name}
         )
-        return cls(provider)
+        return cls(provider, exporter)
 
     @property
     def enabled(self) -> bool:
@@ -131,10 +135,23 @@ class Tracing:
         """wrapper(adapter), which records the adapter's calls as spans, when tracing is on; else adapter."""
         return wrapper(adapter) if self.enabled else adapter
 
-    def shutdown(self) -> None:
-        """Exports the spans still buffered (bounded by the SDK's export timeout)."""
-        if self._provider is not None:
-            self._provider.shutdown()
+    def shutdown(self, timeout_seconds: float = 5.0) -> None:
+        """Exports the spans still buffered, giving up after timeout_seconds.
+
+        The SDK's own shutdown waits out its export timeout and retries (10 s, up to 30 s) when the
+        collector does not answer, which would hold the process past its grace period.
+        """
+        if self._provider is None:
+            return
+        # A daemon thread: if the collector keeps it waiting, the process exits without it.
+        flushing = threading.Thread(target=self._provider.shutdown, name="tracing-shutdown", daemon=True)
+        flushing.start()
+        flushing.join(max(0.0, timeout_seconds))
+        if flushing.is_alive():
+            logging.getLogger(__name__).warning(
+                "spans not exported: the collector did not answer in time", extra={"seconds": timeout_seconds}
+            )
+            self._exporter.shutdown()  # ends the exporter's retries
 
 
 class Metrics:

@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from genproto import imagegeneration_pb2 as pb
 from tests.conftest import peer_env
 from tests.fakes.fake_gemini import FakeGemini, blocked, error, finish, image, sample_png
-from tests.service import ServiceProcess
+from tests.service import ServiceProcess, wait_for
 
 API_KEY = "AIzaFAKE-e2e-key-never-logged-0123456789"
 MODELS = "gemini-gone-model,gemini-live-model"
@@ -198,3 +198,22 @@ def test_every_model_gone_fails_plainly_and_the_log_names_models_and_setting(mak
     assert final.error_message == "The image service is unavailable right now. Please try again later."
     (record,) = [r for r in service.log_records() if "no model of the chain" in r["message"]]
     assert record["models"] == ["gemini-gone-model"] and "GEMINI_MODEL" in record["message"]
+
+
+def test_the_key_never_reaches_logs_metrics_or_statuses_from_the_model_listing_or_the_fallback(make_service):
+    with FakeGemini(default=error(503, f"backend for key {API_KEY} overloaded")) as fake:
+        # The listing at start and every model call fail with text that echoes the key.
+        fake.refuse_listing(error(403, f"API key {API_KEY} lacks permission to list models."))
+        service = make_service({**gemini_env(fake), "GEMINI_FALLBACK": "collage", "GEMINI_TIMEOUT_SECONDS": "2",
+                                "GEMINI_TOTAL_TIMEOUT_SECONDS": "3"})
+        final = generate(service, (SUNGLASSES, 31))
+
+        assert final.status == "completed"  # drawn by the collage in the model's place
+        assert fake.list_requests and fake.list_requests[0].headers["x-goog-api-key"] == API_KEY
+        assert fake.requests[-1].headers["x-goog-api-key"] == API_KEY
+        wait_for(lambda: "could not be listed" in service.logs(), 20, what="the listing's failure logged")
+        logs = service.logs()
+        assert "drawing the offline collage" in logs
+        assert API_KEY not in logs
+        assert API_KEY.encode() not in service.http_get(service.http_base + "/metrics")[2]
+        assert API_KEY.encode() not in final.SerializeToString()

@@ -4,6 +4,7 @@ Storage emulator, drawing with the real google-genai SDK against the fake Gemini
 from __future__ import annotations
 
 import concurrent.futures
+import signal
 
 import grpc
 import pytest
@@ -11,6 +12,7 @@ from grpc_health.v1 import health_pb2
 
 from genproto import imagegeneration_pb2 as pb
 from tests.fakes.fake_gemini import FakeGemini
+from tests.fakes.picture_server import MissingPictures
 from tests.conftest import replica_env
 from tests.service import wait_for
 
@@ -142,3 +144,23 @@ def test_a_replica_started_while_redis_is_away_serves_once_it_returns(replicas, 
     logs = service.logs()
     assert "shared state unavailable" in logs and "shared state available again" in logs
     assert "GENERATION_WORKERS is deprecated" in logs  # the old name still works, with a warning
+
+
+def test_a_generation_whose_end_redis_missed_reads_failed_once_redis_answers_again(
+        make_service, redis_addr, redis_server, gcs_emulator):
+    held = MissingPictures(hold=True)
+    try:
+        service = make_service({**replica_env(redis_addr, gcs_emulator), "PRODUCT_IMAGE_BASE_URL": held.url,
+                                "REDIS_TIMEOUT_SECONDS": "0.5", "GENERATION_LEASE_SECONDS": "3"})
+        answer = generate(service, (CANDLE, 3))
+        assert held.arrived.wait(20)
+        redis_server.process.send_signal(signal.SIGSTOP)  # Redis stops answering mid-generation
+        try:
+            held.release.set()  # the generation goes on and ends while Redis cannot record it
+            wait_for(lambda: "a peer is unavailable" in service.logs(), timeout=30, what="the end unrecorded")
+        finally:
+            redis_server.process.send_signal(signal.SIGCONT)
+        final, _ = service.wait_finished(answer.generation_id)
+        assert final.status == "failed" and "interrupted" in final.error_message, final
+    finally:
+        held.close()

@@ -3,11 +3,14 @@ keeps polling: over real gRPC against the service process."""
 
 from __future__ import annotations
 
+import signal
+
 import grpc
 import pytest
 
 from genproto import imagegeneration_pb2 as pb
 from tests.fakes.picture_server import MissingPictures
+from tests.conftest import replica_env
 from tests.service import wait_for
 
 
@@ -45,3 +48,23 @@ def test_a_generation_cut_off_by_shutdown_is_seen_failed_before_the_server_goes(
     assert service.process.wait(30) == 0
     assert seen[-1].startswith("failed: ") and "shut down" in seen[-1], seen[-5:]
     assert seen.count(seen[-1]) > 1, "failed was answered only once; status should keep answering for a while"
+
+
+def test_sigterm_with_redis_not_answering_exits_without_waiting_on_redis_per_generation(
+        make_service, held_pictures, redis_addr, redis_server, gcs_emulator):
+    service = make_service({**replica_env(redis_addr, gcs_emulator), "PRODUCT_IMAGE_BASE_URL": held_pictures.url,
+                            "REDIS_TIMEOUT_SECONDS": "2", "MODEL_CONCURRENCY": "2", "SHUTDOWN_GRACE_SECONDS": "3",
+                            "SHUTDOWN_STATUS_SECONDS": "1"})
+    for quantity in range(1, 7):  # six different carts: two generations held on their pictures, four queued
+        service.stub.GenerateCartImage(pb.GenerateCartImageRequest(
+            cart_items=[pb.CartItem(product_id="6E92ZMYYFZ", quantity=quantity)]), timeout=10)
+    wait_for(lambda: held_pictures.count >= 2, timeout=30, what="two generations fetching their pictures")
+    redis_server.process.send_signal(signal.SIGSTOP)  # Redis takes connections and never answers
+    try:
+        service.process.send_signal(signal.SIGTERM)
+        # Marking each of the six failed and releasing it would wait out REDIS_TIMEOUT_SECONDS (and its
+        # retry) twice: 48 s. 25 s stands for the pod's terminationGracePeriodSeconds.
+        assert service.process.wait(25) == 0
+    finally:
+        redis_server.process.send_signal(signal.SIGCONT)
+    assert "left to their leases" in service.logs()

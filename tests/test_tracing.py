@@ -12,6 +12,7 @@ import pytest
 from genproto import imagegeneration_pb2 as pb
 from tests.fakes.fake_gemini import FakeGemini
 from tests.fakes.otlp_receiver import OtlpReceiver
+from tests.service import free_port
 
 API_KEY = "AIzaFAKE-tracing-key-never-exported-42"
 MODEL = "gemini-nano-banana-2.1"
@@ -133,3 +134,56 @@ def test_a_refused_call_is_traced_with_its_error(traced_service, receiver):
     spans = receiver.wait_for_spans(lambda spans: any(s.trace_id == trace_id and s.name == SERVER_SPAN for s in spans))
     (server,) = [span for span in spans if span.trace_id == trace_id and span.name == SERVER_SPAN]
     assert server.attributes["rpc.grpc.status_code"] == grpc.StatusCode.FAILED_PRECONDITION.value[0]
+
+
+def test_sigterm_exits_within_the_grace_period_when_the_collector_is_unreachable(make_service):
+    # Nothing listens on the collector's port; the SDK's exporter, told to keep trying for a minute (its
+    # own OTEL_EXPORTER_OTLP_TIMEOUT), would hold the exit for 30 s if the service waited for it.
+    service = make_service({
+        "ENABLE_TRACING": "1",
+        "COLLECTOR_SERVICE_ADDR": f"127.0.0.1:{free_port()}",
+        "OTEL_EXPORTER_OTLP_TIMEOUT": "60",
+        "SHUTDOWN_GRACE_SECONDS": "2",
+    })
+    answer = service.stub.GenerateCartImage(pb.GenerateCartImageRequest(user_id="shopper-1"), timeout=10)
+    assert service.wait_finished(answer.generation_id)[0].status == "completed"  # spans waiting for export
+
+    service.process.send_signal(15)
+
+    # 20 s stands for the pod's terminationGracePeriodSeconds, well past SHUTDOWN_GRACE_SECONDS.
+    assert service.process.wait(20) == 0
+    assert "spans not exported" in service.logs()
+
+
+def test_a_call_the_gate_refuses_unread_is_traced_in_the_callers_trace(traced_service, receiver):
+    trace_id = secrets.token_hex(16)
+    with pytest.raises(grpc.RpcError) as refused:
+        traced_service.stub.GenerateCartImage(  # past the gate's 1 MiB cap: refused before it is parsed
+            pb.GenerateCartImageRequest(user_id="x" * (2 * 1024 * 1024)),
+            metadata=(("traceparent", f"00-{trace_id}-{secrets.token_hex(8)}-01"),), timeout=10,
+        )
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+    spans = receiver.wait_for_spans(lambda spans: any(s.trace_id == trace_id and s.name == SERVER_SPAN for s in spans))
+    (server,) = [span for span in spans if span.trace_id == trace_id and span.name == SERVER_SPAN]
+    assert server.attributes["rpc.grpc.status_code"] == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+
+
+def test_spans_still_buffered_at_sigterm_are_exported_even_with_no_grace_left(make_service, receiver):
+    service = make_service({
+        "ENABLE_TRACING": "1",
+        "COLLECTOR_SERVICE_ADDR": receiver.addr,
+        "OTEL_BSP_SCHEDULE_DELAY": "600000",  # nothing is exported before the shutdown
+        "SHUTDOWN_GRACE_SECONDS": "0",
+    })
+    trace_id = secrets.token_hex(16)
+    answer = service.stub.GenerateCartImage(
+        pb.GenerateCartImageRequest(user_id="shopper-1", style_preference="minimalist"),
+        metadata=(("traceparent", f"00-{trace_id}-{secrets.token_hex(8)}-01"),), timeout=10,
+    )
+    assert service.wait_finished(answer.generation_id)[0].status == "completed"
+
+    service.process.send_signal(15)
+
+    assert service.process.wait(30) == 0
+    receiver.wait_for_spans(lambda spans: any(s.trace_id == trace_id and s.name == SERVER_SPAN for s in spans))

@@ -202,6 +202,7 @@ class FakeGemini:
         self._gone: set[str] = set()
         self._sizes: dict[str, set[str]] = {}
         self._offered: list[str] = []
+        self._list_answer: Answer | None = None  # set by refuse_listing()
         self._requests: list[RecordedRequest] = []
         self._list_requests: list[RecordedRequest] = []
         self._stopping = threading.Event()
@@ -245,6 +246,11 @@ class FakeGemini:
         """The model ids GET /{version}/models lists (as models/ID, with generateContent)."""
         with self._lock:
             self._offered = list(models)
+
+    def refuse_listing(self, answer: Answer) -> None:
+        """GET /{version}/models answers this (an error) instead of the offered models."""
+        with self._lock:
+            self._list_answer = answer
 
     # --- what it saw ------------------------------------------------------------------------------
 
@@ -320,6 +326,8 @@ class FakeGemini:
         with self._lock:
             if request.method == "GET" and _LIST_PATH.match(request.path.split("?", 1)[0]):
                 self._list_requests.append(request)
+                if self._list_answer is not None:
+                    return self._list_answer
                 models = [
                     {"name": f"models/{model}", "supportedActions": ["generateContent", "countTokens"]}
                     for model in self._offered
