@@ -1,12 +1,16 @@
 """The shopper's side in a real browser: the demo shop's cart page (the frontend kit's handlers, partial
 and script) on the dev stack and the real service, driven in headless Chromium by Playwright.
 
+With a bucket, the service stores in gcp-storage-emulator (STORAGE_EMULATOR_HOST), in public and in signed
+URL mode: the page shows the picture from the bucket's URL, and the download link is the shop's own.
+
 Screenshots of every finished state go to out/screenshots/.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import shutil
 from pathlib import Path
 
@@ -16,6 +20,8 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from devstack.process import free_port
 from devstack.shop import DemoShop, build_demoshop
+from tests.fakes.gcs_emulator import GcsEmulator, service_account_key
+from tests.test_gcs_store import verify_v4_signature
 
 ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOTS = ROOT / "out" / "screenshots"
@@ -124,12 +130,15 @@ def test_generate_shows_progress_then_the_picture_with_a_download(shop: DemoShop
     image = page.get_by_role("img", name="A picture of the products in your cart")
     assert image.evaluate("img => img.complete && img.naturalWidth") == 1024
 
+    src = image.get_attribute("src")
+    assert src.startswith("/cart/image/images/generated/")  # the local store, through the shop
     href = download.get_attribute("href")
     assert download.get_attribute("download") == "my-cart-vintage.jpg"  # COLLAGE_FORMAT's default, jpeg
     with page.expect_download() as started:
         download.click()
+    assert started.value.suggested_filename == "my-cart-vintage.jpg"
     saved = Path(started.value.path()).read_bytes()
-    assert saved == stored(shop, href).read_bytes()
+    assert saved == stored(shop, src).read_bytes()
     assert Image.open(io.BytesIO(saved)).format == "JPEG"
     answer = page.request.get(shop.shop.base_url + href)
     assert answer.headers["content-type"] == "image/jpeg"
@@ -152,9 +161,9 @@ def test_a_photo_uploaded_through_the_file_input_becomes_the_background(shop: De
     expect(image).to_be_visible(timeout=FINISHED_MS)
     screenshot(page, "2-generated-with-background")
 
-    href = page.get_by_role("link", name="Download picture").get_attribute("href")
-    picture = Image.open(stored(shop, href)).convert("RGB")
-    backgrounds = list((stored(shop, href).parent.parent / "backgrounds").iterdir())
+    src = image.get_attribute("src")
+    picture = Image.open(stored(shop, src)).convert("RGB")
+    backgrounds = list((stored(shop, src).parent.parent / "backgrounds").iterdir())
     assert len(backgrounds) == 1  # the upload, stored by the service
     # The uploaded green shows around the products; no style's own backdrop is green.
     r, g, b = picture.resize((16, 16)).getpixel((0, 15))
@@ -232,3 +241,75 @@ def test_polling_stops_while_the_page_is_hidden_and_resumes_when_shown(shop: Dem
         assert status_requests(page) == 2
     finally:
         context.close()
+
+
+# With a bucket: the service on gcp-storage-emulator, the browser fetching the bucket's URLs.
+
+SIGNER = "imagegen@shop-project.iam.gserviceaccount.com"
+
+
+@pytest.fixture(scope="module")
+def emulator():
+    with GcsEmulator(bucket="shop-images") as running:
+        yield running
+
+
+@pytest.fixture(scope="module", params=["public", "signed"])
+def bucket_shop(request, tmp_path_factory, demoshop_binary, emulator):
+    """The demo shop whose service stores in the emulator's bucket, in one IMAGE_URL_MODE; yields
+    (shop, mode, the signing key's public key or None)."""
+    mode = request.param
+    workdir = tmp_path_factory.mktemp(f"bucket-{mode}")
+    env = {**emulator.env(), "IMAGE_URL_MODE": mode}
+    public_key = None
+    if mode == "signed":
+        # Signed URLs need a key that signs; the emulator's uploads stay anonymous.
+        info, public_key = service_account_key(SIGNER, project="shop-project")
+        key_file = workdir / "signer-key.json"
+        key_file.write_text(json.dumps(info))
+        env["GOOGLE_APPLICATION_CREDENTIALS"] = str(key_file)
+    with DemoShop(workdir, service_env=env, binary=demoshop_binary) as running:
+        yield running, mode, public_key
+
+
+def test_with_a_bucket_the_picture_shows_from_its_url_and_downloads_through_the_shop(bucket_shop, emulator,
+                                                                                     page: Page):
+    shop, mode, public_key = bucket_shop
+    style = {"public": "Luxury", "signed": "Rustic"}[mode]
+    page.goto(shop.url)
+    page.get_by_text(style, exact=True).click()
+    page.get_by_role("button", name="Generate image").click()
+    image = page.get_by_role("img", name="A picture of the products in your cart")
+    expect(image).to_be_visible(timeout=FINISHED_MS)
+    assert image.evaluate("img => img.complete && img.naturalWidth") == 1024
+    screenshot(page, f"7-bucket-{mode}")
+
+    # The page shows the picture straight from the bucket (here the emulator), no CORS involved.
+    src = image.get_attribute("src")
+    prefix = f"{emulator.endpoint}/{emulator.bucket}/generated/"
+    assert src.startswith(prefix), src
+    name = src[len(emulator.endpoint) + len(emulator.bucket) + 2:].split("?", 1)[0]
+    if mode == "signed":
+        params = verify_v4_signature(src, public_key)
+        assert params["X-Goog-Credential"].startswith(SIGNER + "/")
+    else:
+        assert "?" not in src
+    assert ("GET", src[len(emulator.endpoint):]) in emulator.requests  # the browser's own request
+    stored = emulator.client().bucket(emulator.bucket).get_blob(name)
+    assert stored.content_type == "image/jpeg"
+    assert stored.cache_control == {"public": "public", "signed": "private"}[mode] + ", max-age=31536000, immutable"
+
+    # The download link is the shop's (same origin), so following it saves the file.
+    download = page.get_by_role("link", name="Download picture")
+    href = download.get_attribute("href")
+    assert href.startswith("/cart/image/download/"), href
+    with page.expect_download() as started:
+        download.click()
+    filename = f"my-cart-{style.lower()}.jpg"
+    assert started.value.suggested_filename == filename
+    saved = Path(started.value.path()).read_bytes()
+    assert saved == stored.download_as_bytes()
+    assert Image.open(io.BytesIO(saved)).format == "JPEG"
+    answer = page.request.get(shop.shop.base_url + href)
+    assert answer.headers["content-type"] == "image/jpeg"
+    assert answer.headers["content-disposition"] == f"attachment; filename={filename}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -12,8 +13,8 @@ import urllib.parse
 
 import pytest
 import requests
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
 from google.auth.credentials import AnonymousCredentials, Credentials
 from google.cloud import storage
 from google.cloud.storage.retry import DEFAULT_RETRY
@@ -23,7 +24,7 @@ from hypothesis import given, settings as hypothesis_settings, strategies as st
 from imagegen.errors import NotFound, StoreError
 from imagegen.settings import Settings
 from imagegen.stores.gcs import GcsImageStore, build_gcs_store
-from tests.fakes.gcs_emulator import GcsEmulator, IamSignBlobFake
+from tests.fakes.gcs_emulator import GcsEmulator, IamSignBlobFake, service_account_key
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUCKET = "imagegen-test"
@@ -54,21 +55,16 @@ def store(emulator):
 
 
 @pytest.fixture(scope="module")
-def sa_key():
-    """A locally generated service-account key: (credentials, public key)."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    info = {
-        "type": "service_account",
-        "project_id": "imagegen-test",
-        "private_key_id": "test-key-1",
-        "private_key": pem.decode(),
-        "client_email": SA_EMAIL,
-        "client_id": "1",
-        # Never contacted (signing needs no token); loopback so a mistake could not reach Google.
-        "token_uri": "http://127.0.0.1:9/token",
-    }
-    return service_account.Credentials.from_service_account_info(info), key.public_key()
+def sa_key_info():
+    """A locally generated service-account key: (its JSON file's content, public key)."""
+    return service_account_key(SA_EMAIL)
+
+
+@pytest.fixture(scope="module")
+def sa_key(sa_key_info):
+    """The key's credentials and public key."""
+    info, public_key = sa_key_info
+    return service_account.Credentials.from_service_account_info(info), public_key
 
 
 @pytest.fixture
@@ -211,6 +207,23 @@ def test_production_signed_url_is_on_storage_googleapis_com(monkeypatch, sa_key)
     assert url.startswith(f"https://storage.googleapis.com/{BUCKET}/{IMAGE}?X-Goog-Algorithm=GOOG4-RSA-SHA256")
     verify_v4_signature(url, sa_key[1])
     assert store.name_from_url(url) == IMAGE
+
+
+def test_signed_mode_on_the_emulator_signs_with_the_application_default_key(emulator, sa_key_info, tmp_path,
+                                                                           monkeypatch):
+    # Under STORAGE_EMULATOR_HOST the SDK's client is anonymous; the store signs with the key that
+    # GOOGLE_APPLICATION_CREDENTIALS names, and uploads still go to the emulator without a token.
+    info, public_key = sa_key_info
+    key_file = tmp_path / "key.json"
+    key_file.write_text(json.dumps(info))
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", emulator.endpoint)
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(key_file))
+    store = GcsImageStore(emulator.bucket, url_mode="signed", timeout_seconds=2.0, retry=FAST_RETRY)
+    store.put(IMAGE, PNG, "image/png")
+    url = store.url_for(IMAGE)
+    assert url.startswith(f"{emulator.endpoint}/{BUCKET}/{IMAGE}?")
+    assert verify_v4_signature(url, public_key)["X-Goog-Credential"].startswith(SA_EMAIL + "/")
+    assert requests.get(url, timeout=5).content == PNG
 
 
 @pytest.mark.parametrize("bucket", ["", "gs://imagegen-test", "Imagegen", "imagegen/test", "ab"])

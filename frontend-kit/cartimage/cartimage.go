@@ -74,9 +74,12 @@ type Config struct {
 	Timeout time.Duration
 	// UploadTimeout is the deadline of UploadBackground and of fetching an image (default 30 s).
 	UploadTimeout time.Duration
+	// MaxImageBytes bounds a picture relayed by GET Prefix/download/{id} (default 32 MiB).
+	MaxImageBytes int64
 	// Logf, when set, logs failures of the service (never the shopper's data).
 	Logf func(format string, args ...any)
-	// Client fetches images from ImagesURL (default: a client with UploadTimeout).
+	// Client fetches images from ImagesURL and, for downloads, from the bucket (default: a client with
+	// UploadTimeout that follows no redirects).
 	Client *http.Client
 }
 
@@ -104,6 +107,9 @@ func (c Config) withDefaults() Config {
 	if c.MaxUploadBytes <= 0 {
 		c.MaxUploadBytes = 10 << 20
 	}
+	if c.MaxImageBytes <= 0 {
+		c.MaxImageBytes = 32 << 20
+	}
 	if c.Timeout <= 0 {
 		c.Timeout = 10 * time.Second
 	}
@@ -114,7 +120,11 @@ func (c Config) withDefaults() Config {
 		c.Logf = func(string, ...any) {}
 	}
 	if c.Client == nil {
-		c.Client = &http.Client{Timeout: c.UploadTimeout}
+		c.Client = &http.Client{
+			Timeout: c.UploadTimeout,
+			// The service's URLs point at the object itself (its side port, a public or a signed URL).
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
 	}
 	return c
 }
@@ -131,5 +141,6 @@ func Handler(cfg Config) http.Handler {
 	mux.HandleFunc("POST "+p+"/background", h.background)
 	mux.HandleFunc("GET "+p+"/status/{id}", h.status)
 	mux.HandleFunc("GET "+p+"/images/{kind}/{name}", h.image)
+	mux.HandleFunc("GET "+p+"/download/{id}", h.download)
 	return mux
 }

@@ -231,13 +231,80 @@ func isMaxBytes(err error) bool {
 // image handles GET Prefix/images/{kind}/{name}: the local store's images, fetched from the side port.
 func (h *handlers) image(w http.ResponseWriter, r *http.Request) {
 	kind, name := r.PathValue("kind"), r.PathValue("name")
-	if h.cfg.ImagesURL == "" || !imageKinds[kind] || !objectName.MatchString(name) {
+	upstream, ok := h.localImage(kind, name)
+	if !ok {
 		writeError(w, http.StatusNotFound, "no such image")
 		return
 	}
+	h.relay(w, r, upstream, "")
+}
+
+// download handles GET Prefix/download/{id}?style=...: the finished picture of a generation, saved by
+// the browser (Content-Disposition: attachment). The picture's URL comes from the service, never from
+// the browser: the local store's through ImagesURL, a bucket's (public or signed) fetched as it is. A
+// browser ignores the download attribute of a link to another origin, so a bucket's URL cannot be the
+// download link itself.
+func (h *handlers) download(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if !generationID.MatchString(id) {
+		writeError(w, http.StatusNotFound, "This picture is not known; generate a new one.")
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.Timeout)
+	defer cancel()
+	st, err := h.cfg.Service.GetImageGenerationStatus(ctx, id)
+	if err != nil {
+		h.writeServiceError(w, "GetImageGenerationStatus", err)
+		return
+	}
+	if st.Status != "completed" || st.ImageURL == "" {
+		writeError(w, http.StatusNotFound, "This picture has expired or is not ready; generate a new one.")
+		return
+	}
+	upstream, ok := h.upstreamOf(st.ImageURL)
+	if !ok {
+		h.cfg.Logf("cartimage: generation %s has an image URL the kit cannot fetch", id)
+		writeError(w, http.StatusBadGateway, "The picture cannot be downloaded right now; please try again.")
+		return
+	}
+	style := "picture"
+	for _, s := range Styles {
+		if r.URL.Query().Get("style") == s.Name {
+			style = s.Name
+		}
+	}
+	h.relay(w, r, upstream, "my-cart-"+style)
+}
+
+// localImage is the side port's URL of a local store image, if kind and name are ones it serves.
+func (h *handlers) localImage(kind, name string) (string, bool) {
+	if h.cfg.ImagesURL == "" || !imageKinds[kind] || !objectName.MatchString(name) {
+		return "", false
+	}
+	return h.cfg.ImagesURL + "/images/" + url.PathEscape(kind) + "/" + url.PathEscape(name), true
+}
+
+// upstreamOf is where the kit fetches a picture the service names: the side port for the local store's
+// URLs (Prefix/images/...), the URL itself for a bucket's http(s) URL.
+func (h *handlers) upstreamOf(imageURL string) (string, bool) {
+	if rest, found := strings.CutPrefix(imageURL, h.cfg.Prefix+"/images/"); found {
+		kind, name, _ := strings.Cut(rest, "/")
+		return h.localImage(kind, name)
+	}
+	parsed, err := url.Parse(imageURL)
+	if err != nil || (parsed.Scheme != "https" && parsed.Scheme != "http") || parsed.Host == "" || parsed.User != nil {
+		return "", false
+	}
+	return imageURL, true
+}
+
+// imageTypes are the pictures the kit relays, with the extension a download gets.
+var imageTypes = map[string]string{"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp"}
+
+// relay answers with the picture at upstream; a non-empty attachment makes it a download of that name.
+func (h *handlers) relay(w http.ResponseWriter, r *http.Request, upstream, attachment string) {
 	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.UploadTimeout)
 	defer cancel()
-	upstream := h.cfg.ImagesURL + "/images/" + url.PathEscape(kind) + "/" + url.PathEscape(name)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, upstream, nil)
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "no such image")
@@ -245,7 +312,8 @@ func (h *handlers) image(w http.ResponseWriter, r *http.Request) {
 	}
 	resp, err := h.cfg.Client.Do(req)
 	if err != nil {
-		h.cfg.Logf("cartimage: fetching %s: %v", upstream, err)
+		// err names the whole URL, and a signed URL's query is a credential: log its host and path only.
+		h.cfg.Logf("cartimage: fetching %s%s: %v", req.URL.Host, req.URL.Path, errors.Unwrap(err))
 		writeError(w, http.StatusServiceUnavailable, "The picture cannot be shown right now; please try again.")
 		return
 	}
@@ -258,14 +326,27 @@ func (h *handlers) image(w http.ResponseWriter, r *http.Request) {
 		writeError(w, code, "no such image")
 		return
 	}
-	for _, header := range []string{"Content-Type", "Content-Length", "Cache-Control"} {
-		if v := resp.Header.Get(header); v != "" {
-			w.Header().Set(header, v)
-		}
+	mediaType, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	extension, isImage := imageTypes[mediaType]
+	if !isImage || resp.ContentLength > h.cfg.MaxImageBytes {
+		h.cfg.Logf("cartimage: %s%s answered %q, %d bytes: not a picture to relay", req.URL.Host, req.URL.Path, mediaType, resp.ContentLength)
+		writeError(w, http.StatusBadGateway, "The picture cannot be shown right now; please try again.")
+		return
+	}
+	w.Header().Set("Content-Type", mediaType)
+	if resp.ContentLength >= 0 {
+		w.Header().Set("Content-Length", strconv.FormatInt(resp.ContentLength, 10))
+	}
+	if v := resp.Header.Get("Cache-Control"); v != "" {
+		w.Header().Set("Cache-Control", v)
+	}
+	if attachment != "" {
+		w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": attachment + extension}))
+		w.Header().Set("Cache-Control", "private, no-store")
 	}
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(http.StatusOK)
-	io.Copy(w, resp.Body)
+	io.Copy(w, io.LimitReader(resp.Body, h.cfg.MaxImageBytes))
 }
 
 // writeServiceError answers a failed call with an HTTP status and a message a shopper can read.

@@ -416,6 +416,115 @@ func TestImageRouteWhenTheServiceIsDownOrNotConfigured(t *testing.T) {
 	}
 }
 
+// bucket serves one object the way Cloud Storage does, on a path and with a content type; it records
+// the query of every request (a signed URL's).
+func bucket(t *testing.T, path, contentType string, body []byte) (*httptest.Server, *[]string) {
+	t.Helper()
+	var queries []string
+	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		queries = append(queries, r.URL.RawQuery)
+		if r.URL.Path != path {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", contentType)
+		w.Write(body)
+	}))
+	t.Cleanup(server.Close)
+	return server, &queries
+}
+
+func TestDownloadOfABucketPictureIsAnAttachmentFromTheShop(t *testing.T) {
+	server, queries := bucket(t, "/shop-images/generated/abcdefghijklmnop1234.jpg", "image/jpeg", []byte("JPEGDATA"))
+	for _, url := range []string{
+		server.URL + "/shop-images/generated/abcdefghijklmnop1234.jpg",                                        // public
+		server.URL + "/shop-images/generated/abcdefghijklmnop1234.jpg?X-Goog-Signature=abc&X-Goog-Expires=60", // signed
+	} {
+		svc := &fakeService{status: Status{Status: "completed", Progress: 100, ImageURL: url}}
+		rec, _ := do(t, newHandler(svc), "GET", "/cart/image/download/gen-7?style=vintage", "", nil)
+		if rec.Code != 200 || rec.Body.String() != "JPEGDATA" {
+			t.Fatalf("%s: code %d body %q", url, rec.Code, rec.Body)
+		}
+		if svc.statusID != "gen-7" {
+			t.Errorf("status asked for %q", svc.statusID)
+		}
+		want := map[string]string{
+			"Content-Type":           "image/jpeg",
+			"Content-Disposition":    `attachment; filename=my-cart-vintage.jpg`,
+			"Content-Length":         "8",
+			"X-Content-Type-Options": "nosniff",
+		}
+		for header, value := range want {
+			if got := rec.Header().Get(header); got != value {
+				t.Errorf("%s: %s = %q, want %q", url, header, got, value)
+			}
+		}
+	}
+	if (*queries)[1] != "X-Goog-Signature=abc&X-Goog-Expires=60" {
+		t.Errorf("the signed URL's query was not sent as it is: %q", (*queries)[1])
+	}
+}
+
+func TestDownloadOfALocalStorePictureGoesThroughTheSidePort(t *testing.T) {
+	server, _ := bucket(t, "/images/generated/abcdefghijklmnop1234.png", "image/png", []byte("PNGDATA"))
+	svc := &fakeService{status: Status{Status: "completed", ImageURL: "/cart/image/images/generated/abcdefghijklmnop1234.png"}}
+	rec, _ := do(t, newHandler(svc, func(c *Config) { c.ImagesURL = server.URL }), "GET",
+		"/cart/image/download/gen-7?style=not-a-style%0d%0aX:%20y", "", nil)
+	if rec.Code != 200 || rec.Body.String() != "PNGDATA" {
+		t.Fatalf("code %d body %q", rec.Code, rec.Body)
+	}
+	if got := rec.Header().Get("Content-Disposition"); got != "attachment; filename=my-cart-picture.png" {
+		t.Errorf("Content-Disposition %q: an unknown style must not reach the header", got)
+	}
+}
+
+func TestDownloadRefusals(t *testing.T) {
+	server, _ := bucket(t, "/b/page.html", "text/html", []byte("<html>"))
+	big, _ := bucket(t, "/b/big.png", "image/png", bytes.Repeat([]byte("x"), 2048))
+	cases := []struct {
+		name   string
+		status Status
+		err    error
+		code   int
+	}{
+		{"still drawing", Status{Status: "processing", Progress: 40}, nil, 404},
+		{"failed", Status{Status: "failed", Error: "no"}, nil, 404},
+		{"unknown", Status{Status: "not_found"}, nil, 404},
+		{"service down", Status{}, status.Error(codes.Unavailable, "connection refused"), 503},
+		{"not a picture", Status{Status: "completed", ImageURL: server.URL + "/b/page.html"}, nil, 502},
+		{"too large", Status{Status: "completed", ImageURL: big.URL + "/b/big.png"}, nil, 502},
+		{"not http", Status{Status: "completed", ImageURL: "file:///etc/passwd"}, nil, 502},
+		{"gs uri", Status{Status: "completed", ImageURL: "gs://bucket/generated/abcdefghijklmnop1234.png"}, nil, 502},
+		{"local, no side port", Status{Status: "completed", ImageURL: "/cart/image/images/generated/abcdefghijklmnop1234.png"}, nil, 502},
+		{"missing object", Status{Status: "completed", ImageURL: server.URL + "/b/gone.png"}, nil, 404},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			svc := &fakeService{status: c.status, err: c.err}
+			rec, answer := do(t, newHandler(svc, func(c *Config) { c.MaxImageBytes = 1024 }), "GET", "/cart/image/download/gen-7", "", nil)
+			if rec.Code != c.code || answer["error"] == nil || rec.Header().Get("Content-Disposition") != "" {
+				t.Errorf("code %d (want %d), answer %v, disposition %q", rec.Code, c.code, answer, rec.Header().Get("Content-Disposition"))
+			}
+		})
+	}
+	svc := &fakeService{}
+	rec, _ := do(t, newHandler(svc), "GET", "/cart/image/download/bad%20id", "", nil)
+	if rec.Code != 404 || svc.calls != 0 {
+		t.Errorf("malformed id: code %d, %d calls", rec.Code, svc.calls)
+	}
+}
+
+func TestDownloadFollowsNoRedirect(t *testing.T) {
+	target, _ := bucket(t, "/x.png", "image/png", []byte("PNG"))
+	redirecting := httptest.NewServer(http.RedirectHandler(target.URL+"/x.png", http.StatusFound))
+	defer redirecting.Close()
+	svc := &fakeService{status: Status{Status: "completed", ImageURL: redirecting.URL + "/b/x.png"}}
+	rec, _ := do(t, newHandler(svc), "GET", "/cart/image/download/gen-7", "", nil)
+	if rec.Code != http.StatusBadGateway {
+		t.Errorf("redirect: code %d, want 502", rec.Code)
+	}
+}
+
 func TestRoutesAndMethods(t *testing.T) {
 	h := newHandler(&fakeService{}, func(c *Config) { c.Prefix = "/shop/cart/image/" })
 	for _, tc := range []struct {

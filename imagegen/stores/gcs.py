@@ -87,6 +87,10 @@ class GcsImageStore:
             # is None (no project needed for object calls) rather than a lookup that may fail.
             try:
                 client = storage.Client(project=project or None, credentials=credentials)
+                if url_mode == "signed" and credentials is None and isinstance(client._credentials, AnonymousCredentials):
+                    # STORAGE_EMULATOR_HOST: the SDK talks to the emulator anonymously, but URLs are still
+                    # signed, with the application default credentials (GOOGLE_APPLICATION_CREDENTIALS).
+                    credentials, _ = google.auth.default()
             except (google.auth.exceptions.GoogleAuthError, ValueError, OSError) as error:
                 raise StoreError(f"Cloud Storage client for bucket {bucket!r} could not be created: {error}") from None
         self._client = client

@@ -230,6 +230,26 @@ class GcsEmulator:
         self.stop()
 
 
+def service_account_key(email: str, project: str = "imagegen-test") -> tuple[dict[str, str], rsa.RSAPublicKey]:
+    """A locally generated service-account key as its JSON file holds it (the info), and its public key.
+
+    Signing with it needs no network; its token_uri is a closed loopback port, so a mistake that asked
+    for a token could never reach Google.
+    """
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    info = {
+        "type": "service_account",
+        "project_id": project,
+        "private_key_id": "test-key-1",
+        "private_key": pem.decode(),
+        "client_email": email,
+        "client_id": "1",
+        "token_uri": "http://127.0.0.1:9/token",
+    }
+    return info, key.public_key()
+
+
 IAM_HOST = "iamcredentials.googleapis.com"
 
 

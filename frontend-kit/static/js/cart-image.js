@@ -178,13 +178,14 @@
       if (answer.status !== 200 && answer.status !== 202) {
         throw failure(answer, "The picture could not be started; please try again.");
       }
+      var id = answer.body.id;
       if (answer.body.status === "completed" && answer.body.image_url) {
-        return answer.body.image_url;
+        return { id: id, imageURL: answer.body.image_url };
       }
-      return poll(mine, answer.body.id);
-    }).then(function (imageURL) {
+      return poll(mine, id).then(function (imageURL) { return { id: id, imageURL: imageURL }; });
+    }).then(function (picture) {
       if (mine === run) {
-        finished(imageURL, style);
+        finished(picture.id, picture.imageURL, style);
       }
     }).catch(function (error) {
       if (mine === run) {
@@ -261,7 +262,10 @@
     });
   }
 
-  function finished(imageURL, style) {
+  // finished shows the picture from its URL (the shop's image route or a bucket's public or signed URL)
+  // and links the download to the shop's own route: a browser ignores the download attribute of a link
+  // to another origin, so the kit relays the picture as an attachment.
+  function finished(id, imageURL, style) {
     setProgress(100, "Done!");
     el.resultImg.onload = function () {
       show(el.progress, false);
@@ -275,7 +279,7 @@
     };
     el.resultImg.src = imageURL;
     var extension = (imageURL.split("?")[0].match(/\.(png|jpg|webp)$/) || [null, "png"])[1];
-    el.download.href = imageURL;
+    el.download.href = prefix + "/download/" + encodeURIComponent(id) + "?style=" + encodeURIComponent(style || "");
     el.download.setAttribute("download", "my-cart-" + (style || "picture") + "." + extension);
   }
 
