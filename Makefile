@@ -6,7 +6,7 @@ UV_VERSION := 0.13.9
 
 GO ?= $(shell command -v go || echo /usr/local/go/bin/go)
 
-.PHONY: demo shop test test-go bench genproto genproto-go clean
+.PHONY: demo shop test test-go system-packages bench genproto genproto-go clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -23,10 +23,13 @@ shop: $(VENV)/.installed
 	$(PY) -m devstack.shop
 
 ## test: the whole test suite (what CI runs): system packages if missing, the kit's Go tests, then pytest
-test: $(VENV)/.installed
-	.ci/install-system-packages
+test: system-packages $(VENV)/.installed
 	$(MAKE) test-go
 	$(PY) -m pytest -q
+
+## system-packages: chromium, redis-server (and python3-venv for Debian's python3) when missing; before .venv
+system-packages:
+	PYTHON=$(PYTHON) .ci/install-system-packages
 
 ## test-go: the frontend kit's Go tests (modules come from the Go module proxy on first run)
 test-go:

@@ -152,6 +152,9 @@ def test_a_photo_uploaded_through_the_file_input_becomes_the_background(shop: De
     page.get_by_label("Background photo").set_input_files(str(photo))
     expect(page.get_by_text("Your photo will be the background.")).to_be_visible(timeout=FINISHED_MS)
     expect(page.get_by_role("img", name="Your background photo")).to_be_visible()
+    # The file input still names the chosen photo (it must not read "No file chosen" next to its preview).
+    chosen = page.get_by_label("Background photo").evaluate("input => Array.from(input.files, f => f.name)")
+    assert chosen == ["beach.jpg"]
 
     page.get_by_role("button", name="Generate image").click()
     image = page.get_by_role("img", name="A picture of the products in your cart")

@@ -24,6 +24,8 @@ const maxGenerateBody = 16 << 10
 var (
 	// A generation id as the service makes them; anything else is never sent to it.
 	generationID = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
+	// The service's per-shopper rate limit says how long to wait: "... for this shopper; try again in 412 seconds".
+	shopperRetryAfter = regexp.MustCompile(`for this shopper; try again in (\d+) seconds`)
 	// The local store's object names (imagegen/stores/__init__.py OBJECT_NAME).
 	objectName = regexp.MustCompile(`^[A-Za-z0-9_-]{16,128}\.(png|jpg|webp)$`)
 	imageKinds = map[string]bool{"generated": true, "backgrounds": true}
@@ -354,9 +356,42 @@ func (h *handlers) writeServiceError(w http.ResponseWriter, rpc string, err erro
 		h.cfg.Logf("cartimage: %s failed: %v", rpc, err)
 	}
 	if code == http.StatusTooManyRequests {
-		w.Header().Set("Retry-After", "5")
+		retryAfter := "5"
+		if seconds := shopperWait(err); seconds > 0 {
+			retryAfter = strconv.Itoa(seconds)
+		}
+		w.Header().Set("Retry-After", retryAfter)
 	}
 	writeError(w, code, message)
+}
+
+// shopperWait is how many seconds the service's per-shopper rate limit asks this shopper to wait (0: not that limit).
+func shopperWait(err error) int {
+	st, ok := status.FromError(err)
+	if !ok || st.Code() != codes.ResourceExhausted {
+		return 0
+	}
+	match := shopperRetryAfter.FindStringSubmatch(st.Message())
+	if match == nil {
+		return 0
+	}
+	seconds, convErr := strconv.Atoi(match[1])
+	if convErr != nil {
+		return 0
+	}
+	return seconds
+}
+
+// waitText says a wait in words: "40 seconds", "1 minute", "7 minutes" (rounded up).
+func waitText(seconds int) string {
+	if seconds < 60 {
+		return strconv.Itoa(seconds) + " seconds"
+	}
+	minutes := (seconds + 59) / 60
+	if minutes == 1 {
+		return "1 minute"
+	}
+	return strconv.Itoa(minutes) + " minutes"
 }
 
 // httpError maps a gRPC error of ImageGenerationService to an HTTP status and a shopper's message.
@@ -373,6 +408,10 @@ func httpError(err error) (int, string) {
 	case codes.NotFound:
 		return http.StatusNotFound, humanMessage(st.Message())
 	case codes.ResourceExhausted:
+		if seconds := shopperWait(err); seconds > 0 {
+			return http.StatusTooManyRequests, "You have asked for many pictures in a short time; please try again in " +
+				waitText(seconds) + "."
+		}
 		return http.StatusTooManyRequests, "Many pictures are being made right now; please try again in a moment."
 	case codes.Unavailable, codes.Canceled:
 		return http.StatusServiceUnavailable, "Image generation is unavailable right now; please try again later."

@@ -188,6 +188,8 @@ func TestServiceErrorsBecomeHTTPStatusesAndShortMessages(t *testing.T) {
 		{"empty cart", status.Error(codes.FailedPrecondition, "the cart of user 'u1' is empty"), 409, "Your cart is empty", "u1"},
 		{"unknown product", status.Error(codes.NotFound, "product 'NOSUCH' is not in the product catalog"), 404, "Product 'NOSUCH' is not in the product catalog", ""},
 		{"busy", status.Error(codes.ResourceExhausted, "too many image generations are in progress"), 429, "try again in a moment", ""},
+		{"rate limited", status.Error(codes.ResourceExhausted, "too many image generations for this shopper; try again in 412 seconds"), 429, "please try again in 7 minutes.", "412"},
+		{"rate limited briefly", status.Error(codes.ResourceExhausted, "too many image generations for this shopper; try again in 40 seconds"), 429, "please try again in 40 seconds.", ""},
 		{"peer down", status.Error(codes.Unavailable, "cart service (cartservice:7070) is unavailable: cannot connect"), 503, "unavailable right now", "cartservice:7070"},
 		{"slow", status.Error(codes.DeadlineExceeded, "deadline exceeded"), 504, "taking too long", ""},
 		{"internal", status.Error(codes.Internal, "traceback: KeyError"), 502, "failed unexpectedly", "KeyError"},
@@ -208,6 +210,9 @@ func TestServiceErrorsBecomeHTTPStatusesAndShortMessages(t *testing.T) {
 			}
 			if tc.code == http.StatusTooManyRequests && rec.Header().Get("Retry-After") == "" {
 				t.Errorf("429 without Retry-After")
+			}
+			if tc.name == "rate limited" && rec.Header().Get("Retry-After") != "412" {
+				t.Errorf("Retry-After = %q, want the service's 412 seconds", rec.Header().Get("Retry-After"))
 			}
 		})
 	}

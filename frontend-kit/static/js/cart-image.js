@@ -89,12 +89,14 @@
 
   // --- background upload: starts as soon as a file is chosen -------------------------------------
 
-  function clearBackground() {
+  function clearBackground(keepChosenFile) {
     if (background.previewURL) {
       URL.revokeObjectURL(background.previewURL);
     }
     background = { url: "", pending: null, previewURL: "" };
-    el.file.value = "";
+    if (!keepChosenFile) {
+      el.file.value = ""; // else the file input would say "No file chosen" next to the chosen photo
+    }
     el.previewImg.removeAttribute("src");
     show(el.preview, false);
     el.uploadState.textContent = "";
@@ -102,7 +104,7 @@
   }
 
   function uploadBackground(file) {
-    clearBackground();
+    clearBackground(true);
     if (file.size > maxUpload) {
       uploadFailed("The picture is larger than " + Math.round(maxUpload / 1048576) + " MB; choose a smaller one.");
       return;
