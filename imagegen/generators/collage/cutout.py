@@ -5,7 +5,8 @@ the product's shadow. The backdrop is a smooth surface (paper with a light gradi
 fitted robustly to the pixels that agree with it; what differs from it is product or shadow. A shadow
 only darkens the paper, keeping its hue and staying smooth; the product changes it. Those seeds go to
 OpenCV's GrabCut, which settles the doubtful pixels by colour models and edges. Enclosed pockets outlined
-by fine lines (glass) stay see-through; the photo's own shadow is dropped (frames cast their own).
+by fine lines (glass) stay see-through; paper the product wraps round but leaves open on one side (the
+gap under a pair of sunglasses' bridge) is dropped, as is the photo's own shadow (frames cast their own).
 Cut-outs are kept by picture content and size, within a memory bound.
 """
 
@@ -254,6 +255,9 @@ def _segment(small: np.ndarray, paper: np.ndarray, noise: float) -> tuple[np.nda
     notches = cv2.morphologyEx(product.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8)) > 0
     product = (product | notches) & ~holes
     pockets &= ~holes
+    gaps = _open_pockets(product, paper_like, ratio, textured)
+    product &= ~gaps
+    pockets &= ~gaps
     # Smooth, paper-like parts inside the outline are paper: seen through glass when they keep most of
     # its light, else a shadow in a hole or under an arm, which is dropped.
     seen_through = product & shadow & (light > _GLASS_LIGHT) & ~pockets
@@ -281,6 +285,31 @@ def _open_holes(solid: np.ndarray, paper_like: np.ndarray, ratio: np.ndarray) ->
         if paper_light and float(np.mean(solid.astype(bool)[ring])) > 0.97 and not _touches_border(part):
             holes |= part
     return np.where(holes, 0, solid).astype(np.uint8), holes
+
+
+def _open_pockets(product: np.ndarray, paper_like: np.ndarray, ratio: np.ndarray, textured: np.ndarray) -> np.ndarray:
+    """Returns the paper GrabCut took in where the product wraps round it but leaves one side open.
+
+    The gap under a pair of sunglasses' bridge is such a pocket: smooth paper of exactly its hue, ringed
+    by the product on most sides and reaching the backdrop on one; a pale part of the product along its
+    outline has the backdrop along a whole side, or its own colour or texture.
+    """
+    light = ratio.mean(axis=2)
+    hue_shift = np.abs(ratio - light[..., None]).max(axis=2)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats((product & paper_like).astype(np.uint8), connectivity=4)
+    found = np.zeros(product.shape, bool)
+    for index in range(1, count):
+        if stats[index, cv2.CC_STAT_AREA] < product.size * 0.0008:
+            continue
+        part = labels == index
+        ring = _near(part, 1) & ~part
+        wrapped = float(np.mean(product[ring]))
+        plain = float(np.mean(light[part])) > 0.65 and float(np.mean(hue_shift[part])) < 0.02
+        core = part & ~_near(product & ~part, 3)  # the product's own edges look textured next to it
+        smooth = core.any() and float(np.mean(textured[core])) < 0.5
+        if plain and smooth and 0.6 < wrapped < 0.97:
+            found |= part
+    return found
 
 
 def _touches_border(mask: np.ndarray) -> bool:
@@ -421,6 +450,10 @@ def _matte(
     shade = neutral & (light > _SHADOW_RATIO) & (light < 1.15)
     paper_like = (difference < low) | (shade & (inside < 0.5))
     alpha = np.where(edge & paper_like, 0.0, outline).astype(np.float32)
+    # The small mask's edge steps across a thin slanted part (an arm) in stairs; pixels along it that are
+    # plainly product, and not mixed with the paper at its edge, are kept whole: the edge follows the photo's.
+    plain = ((difference > max(10.0 * noise, 40.0)) & ~shade).astype(np.uint8)
+    alpha[edge & (cv2.erode(plain, np.ones((3, 3), np.uint8)) > 0)] = 1.0
     see_through = _see_through(rgb, paper) * 1.6
     for part, floor in ((seen, 0.0), (glass, _GLASS_FLOOR)):
         clear = (cv2.resize(part.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0) & (inside > 0.5)
