@@ -382,13 +382,16 @@ class GeminiGenerator:
         self, model: ImageModel, contents: list[types.Part], size: int, deadline: float
     ) -> types.GenerateContentResponse:
         retry = 0
+        last_kind = ""
         while True:
             remaining = deadline - self._clock()
             if remaining < MIN_ATTEMPT_SECONDS:
-                raise ModelUnavailable(_TOO_SLOW)
+                # A backoff that overslept the budget: the shopper hears what the model last said, if anything.
+                raise ModelUnavailable(_exhausted_message(last_kind) if last_kind else _TOO_SLOW)
             try:
                 return self._attempt(model, contents, size, min(self._timeout, remaining))
             except _Retryable as failure:
+                last_kind = failure.kind
                 retry += 1
                 delay = self._retry.delay(retry, self._rng)
                 if failure.retry_after is not None:
