@@ -16,6 +16,7 @@ import dataclasses
 import hashlib
 import io
 import logging
+from collections.abc import Iterator
 
 import cv2
 import numpy as np
@@ -271,17 +272,8 @@ def _open_holes(solid: np.ndarray, paper_like: np.ndarray, ratio: np.ndarray) ->
     GrabCut tends to close small holes (a mug's handle); what shows the paper through them is not product.
     A hole keeps most of the paper's light and exactly its hue; a pale lining inside a shoe does not.
     """
-    light = ratio.mean(axis=2)
-    hue_shift = np.abs(ratio - light[..., None]).max(axis=2)
-    inside = (solid > 0) & paper_like
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(inside.astype(np.uint8), connectivity=4)
     holes = np.zeros(solid.shape, bool)
-    for index in range(1, count):
-        if stats[index, cv2.CC_STAT_AREA] < solid.size * 0.0015:
-            continue
-        part = labels == index
-        ring = _near(part, 1) & ~part
-        paper_light = float(np.mean(light[part])) > 0.65 and float(np.mean(hue_shift[part])) < 0.02
+    for part, ring, paper_light in _paper_parts((solid > 0) & paper_like, ratio, 0.0015):
         if paper_light and float(np.mean(solid.astype(bool)[ring])) > 0.97 and not _touches_border(part):
             holes |= part
     return np.where(holes, 0, solid).astype(np.uint8), holes
@@ -294,22 +286,28 @@ def _open_pockets(product: np.ndarray, paper_like: np.ndarray, ratio: np.ndarray
     by the product on most sides and reaching the backdrop on one; a pale part of the product along its
     outline has the backdrop along a whole side, or its own colour or texture.
     """
-    light = ratio.mean(axis=2)
-    hue_shift = np.abs(ratio - light[..., None]).max(axis=2)
-    count, labels, stats, _ = cv2.connectedComponentsWithStats((product & paper_like).astype(np.uint8), connectivity=4)
     found = np.zeros(product.shape, bool)
-    for index in range(1, count):
-        if stats[index, cv2.CC_STAT_AREA] < product.size * 0.0008:
-            continue
-        part = labels == index
-        ring = _near(part, 1) & ~part
+    for part, ring, plain in _paper_parts(product & paper_like, ratio, 0.0008):
         wrapped = float(np.mean(product[ring]))
-        plain = float(np.mean(light[part])) > 0.65 and float(np.mean(hue_shift[part])) < 0.02
         core = part & ~_near(product & ~part, 3)  # the product's own edges look textured next to it
         smooth = core.any() and float(np.mean(textured[core])) < 0.5
         if plain and smooth and 0.6 < wrapped < 0.97:
             found |= part
     return found
+
+
+def _paper_parts(mask: np.ndarray, ratio: np.ndarray, min_share: float) -> Iterator[tuple[np.ndarray, np.ndarray, bool]]:
+    """Yields each 4-connected part of mask covering at least min_share of the picture, the ring of pixels
+    just outside it, and whether it keeps most of the paper's light and exactly its hue."""
+    light = ratio.mean(axis=2)
+    hue_shift = np.abs(ratio - light[..., None]).max(axis=2)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=4)
+    for index in range(1, count):
+        if stats[index, cv2.CC_STAT_AREA] < mask.size * min_share:
+            continue
+        part = labels == index
+        ring = _near(part, 1) & ~part
+        yield part, ring, float(np.mean(light[part])) > 0.65 and float(np.mean(hue_shift[part])) < 0.02
 
 
 def _touches_border(mask: np.ndarray) -> bool:
