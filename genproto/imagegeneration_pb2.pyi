@@ -19,16 +19,18 @@ class GenerateCartImageRequest(_message.Message):
     def __init__(self, user_id: _Optional[str] = ..., style_preference: _Optional[str] = ..., background_image_url: _Optional[str] = ..., cart_items: _Optional[_Iterable[_Union[CartItem, _Mapping]]] = ...) -> None: ...
 
 class GenerateCartImageResponse(_message.Message):
-    __slots__ = ("image_url", "generation_id", "status", "error_message")
+    __slots__ = ("image_url", "generation_id", "status", "error_message", "image_variants")
     IMAGE_URL_FIELD_NUMBER: _ClassVar[int]
     GENERATION_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     ERROR_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_VARIANTS_FIELD_NUMBER: _ClassVar[int]
     image_url: str
     generation_id: str
     status: str
     error_message: str
-    def __init__(self, image_url: _Optional[str] = ..., generation_id: _Optional[str] = ..., status: _Optional[str] = ..., error_message: _Optional[str] = ...) -> None: ...
+    image_variants: _containers.RepeatedCompositeFieldContainer[ImageVariant]
+    def __init__(self, image_url: _Optional[str] = ..., generation_id: _Optional[str] = ..., status: _Optional[str] = ..., error_message: _Optional[str] = ..., image_variants: _Optional[_Iterable[_Union[ImageVariant, _Mapping]]] = ...) -> None: ...
 
 class UploadBackgroundRequest(_message.Message):
     __slots__ = ("image_data",)
@@ -53,16 +55,56 @@ class GetStatusRequest(_message.Message):
     def __init__(self, generation_id: _Optional[str] = ...) -> None: ...
 
 class GetStatusResponse(_message.Message):
-    __slots__ = ("status", "image_url", "progress", "error_message")
+    __slots__ = ("status", "image_url", "progress", "error_message", "queue_position", "estimated_seconds", "image_variants")
     STATUS_FIELD_NUMBER: _ClassVar[int]
     IMAGE_URL_FIELD_NUMBER: _ClassVar[int]
     PROGRESS_FIELD_NUMBER: _ClassVar[int]
     ERROR_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_POSITION_FIELD_NUMBER: _ClassVar[int]
+    ESTIMATED_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_VARIANTS_FIELD_NUMBER: _ClassVar[int]
     status: str
     image_url: str
     progress: int
     error_message: str
-    def __init__(self, status: _Optional[str] = ..., image_url: _Optional[str] = ..., progress: _Optional[int] = ..., error_message: _Optional[str] = ...) -> None: ...
+    queue_position: int
+    estimated_seconds: int
+    image_variants: _containers.RepeatedCompositeFieldContainer[ImageVariant]
+    def __init__(self, status: _Optional[str] = ..., image_url: _Optional[str] = ..., progress: _Optional[int] = ..., error_message: _Optional[str] = ..., queue_position: _Optional[int] = ..., estimated_seconds: _Optional[int] = ..., image_variants: _Optional[_Iterable[_Union[ImageVariant, _Mapping]]] = ...) -> None: ...
+
+class CancelImageGenerationRequest(_message.Message):
+    __slots__ = ("generation_id",)
+    GENERATION_ID_FIELD_NUMBER: _ClassVar[int]
+    generation_id: str
+    def __init__(self, generation_id: _Optional[str] = ...) -> None: ...
+
+class ImageVariant(_message.Message):
+    __slots__ = ("width", "url", "mime_type")
+    WIDTH_FIELD_NUMBER: _ClassVar[int]
+    URL_FIELD_NUMBER: _ClassVar[int]
+    MIME_TYPE_FIELD_NUMBER: _ClassVar[int]
+    width: int
+    url: str
+    mime_type: str
+    def __init__(self, width: _Optional[int] = ..., url: _Optional[str] = ..., mime_type: _Optional[str] = ...) -> None: ...
+
+class ListStylesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ImageStyle(_message.Message):
+    __slots__ = ("name", "label")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    label: str
+    def __init__(self, name: _Optional[str] = ..., label: _Optional[str] = ...) -> None: ...
+
+class ListStylesResponse(_message.Message):
+    __slots__ = ("styles",)
+    STYLES_FIELD_NUMBER: _ClassVar[int]
+    styles: _containers.RepeatedCompositeFieldContainer[ImageStyle]
+    def __init__(self, styles: _Optional[_Iterable[_Union[ImageStyle, _Mapping]]] = ...) -> None: ...
 
 class CartItem(_message.Message):
     __slots__ = ("product_id", "quantity")

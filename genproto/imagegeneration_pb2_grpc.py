@@ -51,6 +51,16 @@ class ImageGenerationServiceStub:
                 request_serializer=imagegeneration__pb2.GetStatusRequest.SerializeToString,
                 response_deserializer=imagegeneration__pb2.GetStatusResponse.FromString,
                 _registered_method=True)
+        self.CancelImageGeneration = channel.unary_unary(
+                '/hipstershop.ImageGenerationService/CancelImageGeneration',
+                request_serializer=imagegeneration__pb2.CancelImageGenerationRequest.SerializeToString,
+                response_deserializer=imagegeneration__pb2.GetStatusResponse.FromString,
+                _registered_method=True)
+        self.ListStyles = channel.unary_unary(
+                '/hipstershop.ImageGenerationService/ListStyles',
+                request_serializer=imagegeneration__pb2.ListStylesRequest.SerializeToString,
+                response_deserializer=imagegeneration__pb2.ListStylesResponse.FromString,
+                _registered_method=True)
 
 
 class ImageGenerationServiceServicer:
@@ -79,6 +89,21 @@ class ImageGenerationServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CancelImageGeneration(self, request, context):
+        """Withdraws a generation that has not started and that no identical request shares; answers with
+        its status after the call (one already started or shared goes on).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListStyles(self, request, context):
+        """The styles the service draws, in its order; the first is the default.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ImageGenerationServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -96,6 +121,16 @@ def add_ImageGenerationServiceServicer_to_server(servicer, server):
                     servicer.GetImageGenerationStatus,
                     request_deserializer=imagegeneration__pb2.GetStatusRequest.FromString,
                     response_serializer=imagegeneration__pb2.GetStatusResponse.SerializeToString,
+            ),
+            'CancelImageGeneration': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelImageGeneration,
+                    request_deserializer=imagegeneration__pb2.CancelImageGenerationRequest.FromString,
+                    response_serializer=imagegeneration__pb2.GetStatusResponse.SerializeToString,
+            ),
+            'ListStyles': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListStyles,
+                    request_deserializer=imagegeneration__pb2.ListStylesRequest.FromString,
+                    response_serializer=imagegeneration__pb2.ListStylesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -181,6 +216,60 @@ class ImageGenerationService:
             '/hipstershop.ImageGenerationService/GetImageGenerationStatus',
             imagegeneration__pb2.GetStatusRequest.SerializeToString,
             imagegeneration__pb2.GetStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelImageGeneration(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hipstershop.ImageGenerationService/CancelImageGeneration',
+            imagegeneration__pb2.CancelImageGenerationRequest.SerializeToString,
+            imagegeneration__pb2.GetStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListStyles(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hipstershop.ImageGenerationService/ListStyles',
+            imagegeneration__pb2.ListStylesRequest.SerializeToString,
+            imagegeneration__pb2.ListStylesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -30,7 +30,8 @@ message CartItem {
 }
 """
 OUR_NAMES = ("GenerateCartImageRequest", "GenerateCartImageResponse", "UploadBackgroundRequest",
-             "UploadBackgroundResponse", "GetStatusRequest", "GetStatusResponse")
+             "UploadBackgroundResponse", "GetStatusRequest", "GetStatusResponse", "CancelImageGenerationRequest",
+             "ImageVariant", "ListStylesRequest", "ImageStyle", "ListStylesResponse")
 
 
 def compiled_addition(tmp_path: Path) -> descriptor_pb2.FileDescriptorProto:

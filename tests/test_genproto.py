@@ -29,14 +29,21 @@ def test_image_generation_messages_match_the_brief():
         ("cart_items", 4, message)]
     assert pb.GenerateCartImageRequest.DESCRIPTOR.fields_by_name["cart_items"].message_type.full_name == (
         "hipstershop.CartItem")
+    # The seed's fields keep their numbers; additions take new ones.
     assert _fields(pb.GenerateCartImageResponse) == [
-        ("image_url", 1, string), ("generation_id", 2, string), ("status", 3, string), ("error_message", 4, string)]
+        ("image_url", 1, string), ("generation_id", 2, string), ("status", 3, string), ("error_message", 4, string),
+        ("image_variants", 5, message)]
     assert _fields(pb.UploadBackgroundRequest) == [("image_data", 1, string)]
     assert _fields(pb.UploadBackgroundResponse) == [
         ("image_url", 1, string), ("status", 2, string), ("error_message", 3, string)]
     assert _fields(pb.GetStatusRequest) == [("generation_id", 1, string)]
     assert _fields(pb.GetStatusResponse) == [
-        ("status", 1, string), ("image_url", 2, string), ("progress", 3, int32), ("error_message", 4, string)]
+        ("status", 1, string), ("image_url", 2, string), ("progress", 3, int32), ("error_message", 4, string),
+        ("queue_position", 5, int32), ("estimated_seconds", 6, int32), ("image_variants", 7, message)]
+    assert _fields(pb.CancelImageGenerationRequest) == [("generation_id", 1, string)]
+    assert _fields(pb.ImageVariant) == [("width", 1, int32), ("url", 2, string), ("mime_type", 3, string)]
+    assert _fields(pb.ImageStyle) == [("name", 1, string), ("label", 2, string)]
+    assert _fields(pb.ListStylesResponse) == [("styles", 1, message)]
 
 
 def test_service_methods_and_paths():
@@ -46,6 +53,8 @@ def test_service_methods_and_paths():
         "GenerateCartImage": ("GenerateCartImageRequest", "GenerateCartImageResponse"),
         "UploadBackground": ("UploadBackgroundRequest", "UploadBackgroundResponse"),
         "GetImageGenerationStatus": ("GetStatusRequest", "GetStatusResponse"),
+        "CancelImageGeneration": ("CancelImageGenerationRequest", "GetStatusResponse"),
+        "ListStyles": ("ListStylesRequest", "ListStylesResponse"),
     }
 
 

@@ -98,6 +98,7 @@ type GenerateCartImageResponse struct {
 	GenerationId  string                 `protobuf:"bytes,2,opt,name=generation_id,json=generationId,proto3" json:"generation_id,omitempty"`
 	Status        string                 `protobuf:"bytes,3,opt,name=status,proto3" json:"status,omitempty"` // "processing", "completed", "failed"
 	ErrorMessage  string                 `protobuf:"bytes,4,opt,name=error_message,json=errorMessage,proto3" json:"error_message,omitempty"`
+	ImageVariants []*ImageVariant        `protobuf:"bytes,5,rep,name=image_variants,json=imageVariants,proto3" json:"image_variants,omitempty"` // smaller copies of image_url, once completed
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -158,6 +159,13 @@ func (x *GenerateCartImageResponse) GetErrorMessage() string {
 		return x.ErrorMessage
 	}
 	return ""
+}
+
+func (x *GenerateCartImageResponse) GetImageVariants() []*ImageVariant {
+	if x != nil {
+		return x.ImageVariants
+	}
+	return nil
 }
 
 type UploadBackgroundRequest struct {
@@ -309,13 +317,16 @@ func (x *GetStatusRequest) GetGenerationId() string {
 }
 
 type GetStatusResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Status        string                 `protobuf:"bytes,1,opt,name=status,proto3" json:"status,omitempty"` // "processing", "completed", "failed", "not_found"
-	ImageUrl      string                 `protobuf:"bytes,2,opt,name=image_url,json=imageUrl,proto3" json:"image_url,omitempty"`
-	Progress      int32                  `protobuf:"varint,3,opt,name=progress,proto3" json:"progress,omitempty"` // 0-100
-	ErrorMessage  string                 `protobuf:"bytes,4,opt,name=error_message,json=errorMessage,proto3" json:"error_message,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	Status           string                 `protobuf:"bytes,1,opt,name=status,proto3" json:"status,omitempty"` // "processing", "completed", "failed", "not_found"
+	ImageUrl         string                 `protobuf:"bytes,2,opt,name=image_url,json=imageUrl,proto3" json:"image_url,omitempty"`
+	Progress         int32                  `protobuf:"varint,3,opt,name=progress,proto3" json:"progress,omitempty"` // 0-100
+	ErrorMessage     string                 `protobuf:"bytes,4,opt,name=error_message,json=errorMessage,proto3" json:"error_message,omitempty"`
+	QueuePosition    int32                  `protobuf:"varint,5,opt,name=queue_position,json=queuePosition,proto3" json:"queue_position,omitempty"`          // generations the shop starts before this one; 0 once started or ended
+	EstimatedSeconds int32                  `protobuf:"varint,6,opt,name=estimated_seconds,json=estimatedSeconds,proto3" json:"estimated_seconds,omitempty"` // estimated seconds until completed; 0 when ended or unknown
+	ImageVariants    []*ImageVariant        `protobuf:"bytes,7,rep,name=image_variants,json=imageVariants,proto3" json:"image_variants,omitempty"`           // smaller copies of image_url, once completed
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *GetStatusResponse) Reset() {
@@ -376,6 +387,264 @@ func (x *GetStatusResponse) GetErrorMessage() string {
 	return ""
 }
 
+func (x *GetStatusResponse) GetQueuePosition() int32 {
+	if x != nil {
+		return x.QueuePosition
+	}
+	return 0
+}
+
+func (x *GetStatusResponse) GetEstimatedSeconds() int32 {
+	if x != nil {
+		return x.EstimatedSeconds
+	}
+	return 0
+}
+
+func (x *GetStatusResponse) GetImageVariants() []*ImageVariant {
+	if x != nil {
+		return x.ImageVariants
+	}
+	return nil
+}
+
+type CancelImageGenerationRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	GenerationId  string                 `protobuf:"bytes,1,opt,name=generation_id,json=generationId,proto3" json:"generation_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelImageGenerationRequest) Reset() {
+	*x = CancelImageGenerationRequest{}
+	mi := &file_imagegeneration_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelImageGenerationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelImageGenerationRequest) ProtoMessage() {}
+
+func (x *CancelImageGenerationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_imagegeneration_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelImageGenerationRequest.ProtoReflect.Descriptor instead.
+func (*CancelImageGenerationRequest) Descriptor() ([]byte, []int) {
+	return file_imagegeneration_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *CancelImageGenerationRequest) GetGenerationId() string {
+	if x != nil {
+		return x.GenerationId
+	}
+	return ""
+}
+
+// A copy of the picture at another width, for a page that shows it smaller (srcset).
+type ImageVariant struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Width         int32                  `protobuf:"varint,1,opt,name=width,proto3" json:"width,omitempty"` // pixels
+	Url           string                 `protobuf:"bytes,2,opt,name=url,proto3" json:"url,omitempty"`
+	MimeType      string                 `protobuf:"bytes,3,opt,name=mime_type,json=mimeType,proto3" json:"mime_type,omitempty"` // "image/webp", "image/jpeg"
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImageVariant) Reset() {
+	*x = ImageVariant{}
+	mi := &file_imagegeneration_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImageVariant) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImageVariant) ProtoMessage() {}
+
+func (x *ImageVariant) ProtoReflect() protoreflect.Message {
+	mi := &file_imagegeneration_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImageVariant.ProtoReflect.Descriptor instead.
+func (*ImageVariant) Descriptor() ([]byte, []int) {
+	return file_imagegeneration_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *ImageVariant) GetWidth() int32 {
+	if x != nil {
+		return x.Width
+	}
+	return 0
+}
+
+func (x *ImageVariant) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *ImageVariant) GetMimeType() string {
+	if x != nil {
+		return x.MimeType
+	}
+	return ""
+}
+
+type ListStylesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListStylesRequest) Reset() {
+	*x = ListStylesRequest{}
+	mi := &file_imagegeneration_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListStylesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListStylesRequest) ProtoMessage() {}
+
+func (x *ListStylesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_imagegeneration_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListStylesRequest.ProtoReflect.Descriptor instead.
+func (*ListStylesRequest) Descriptor() ([]byte, []int) {
+	return file_imagegeneration_proto_rawDescGZIP(), []int{8}
+}
+
+type ImageStyle struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`   // what style_preference takes: "modern"
+	Label         string                 `protobuf:"bytes,2,opt,name=label,proto3" json:"label,omitempty"` // what a shopper reads: "Modern"
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImageStyle) Reset() {
+	*x = ImageStyle{}
+	mi := &file_imagegeneration_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImageStyle) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImageStyle) ProtoMessage() {}
+
+func (x *ImageStyle) ProtoReflect() protoreflect.Message {
+	mi := &file_imagegeneration_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImageStyle.ProtoReflect.Descriptor instead.
+func (*ImageStyle) Descriptor() ([]byte, []int) {
+	return file_imagegeneration_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ImageStyle) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ImageStyle) GetLabel() string {
+	if x != nil {
+		return x.Label
+	}
+	return ""
+}
+
+type ListStylesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Styles        []*ImageStyle          `protobuf:"bytes,1,rep,name=styles,proto3" json:"styles,omitempty"` // in the service's order; the first is the default
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListStylesResponse) Reset() {
+	*x = ListStylesResponse{}
+	mi := &file_imagegeneration_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListStylesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListStylesResponse) ProtoMessage() {}
+
+func (x *ListStylesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_imagegeneration_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListStylesResponse.ProtoReflect.Descriptor instead.
+func (*ListStylesResponse) Descriptor() ([]byte, []int) {
+	return file_imagegeneration_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ListStylesResponse) GetStyles() []*ImageStyle {
+	if x != nil {
+		return x.Styles
+	}
+	return nil
+}
+
 type CartItem struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	ProductId     string                 `protobuf:"bytes,1,opt,name=product_id,json=productId,proto3" json:"product_id,omitempty"`
@@ -386,7 +655,7 @@ type CartItem struct {
 
 func (x *CartItem) Reset() {
 	*x = CartItem{}
-	mi := &file_imagegeneration_proto_msgTypes[6]
+	mi := &file_imagegeneration_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -398,7 +667,7 @@ func (x *CartItem) String() string {
 func (*CartItem) ProtoMessage() {}
 
 func (x *CartItem) ProtoReflect() protoreflect.Message {
-	mi := &file_imagegeneration_proto_msgTypes[6]
+	mi := &file_imagegeneration_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -411,7 +680,7 @@ func (x *CartItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CartItem.ProtoReflect.Descriptor instead.
 func (*CartItem) Descriptor() ([]byte, []int) {
-	return file_imagegeneration_proto_rawDescGZIP(), []int{6}
+	return file_imagegeneration_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *CartItem) GetProductId() string {
@@ -438,7 +707,7 @@ type AddItemRequest struct {
 
 func (x *AddItemRequest) Reset() {
 	*x = AddItemRequest{}
-	mi := &file_imagegeneration_proto_msgTypes[7]
+	mi := &file_imagegeneration_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -450,7 +719,7 @@ func (x *AddItemRequest) String() string {
 func (*AddItemRequest) ProtoMessage() {}
 
 func (x *AddItemRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_imagegeneration_proto_msgTypes[7]
+	mi := &file_imagegeneration_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -463,7 +732,7 @@ func (x *AddItemRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddItemRequest.ProtoReflect.Descriptor instead.
 func (*AddItemRequest) Descriptor() ([]byte, []int) {
-	return file_imagegeneration_proto_rawDescGZIP(), []int{7}
+	return file_imagegeneration_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *AddItemRequest) GetUserId() string {
@@ -489,7 +758,7 @@ type EmptyCartRequest struct {
 
 func (x *EmptyCartRequest) Reset() {
 	*x = EmptyCartRequest{}
-	mi := &file_imagegeneration_proto_msgTypes[8]
+	mi := &file_imagegeneration_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -501,7 +770,7 @@ func (x *EmptyCartRequest) String() string {
 func (*EmptyCartRequest) ProtoMessage() {}
 
 func (x *EmptyCartRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_imagegeneration_proto_msgTypes[8]
+	mi := &file_imagegeneration_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -514,7 +783,7 @@ func (x *EmptyCartRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EmptyCartRequest.ProtoReflect.Descriptor instead.
 func (*EmptyCartRequest) Descriptor() ([]byte, []int) {
-	return file_imagegeneration_proto_rawDescGZIP(), []int{8}
+	return file_imagegeneration_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *EmptyCartRequest) GetUserId() string {
@@ -533,7 +802,7 @@ type GetCartRequest struct {
 
 func (x *GetCartRequest) Reset() {
 	*x = GetCartRequest{}
-	mi := &file_imagegeneration_proto_msgTypes[9]
+	mi := &file_imagegeneration_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -545,7 +814,7 @@ func (x *GetCartRequest) String() string {
 func (*GetCartRequest) ProtoMessage() {}
 
 func (x *GetCartRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_imagegeneration_proto_msgTypes[9]
+	mi := &file_imagegeneration_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -558,7 +827,7 @@ func (x *GetCartRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCartRequest.ProtoReflect.Descriptor instead.
 func (*GetCartRequest) Descriptor() ([]byte, []int) {
-	return file_imagegeneration_proto_rawDescGZIP(), []int{9}
+	return file_imagegeneration_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GetCartRequest) GetUserId() string {
@@ -578,7 +847,7 @@ type Cart struct {
 
 func (x *Cart) Reset() {
 	*x = Cart{}
-	mi := &file_imagegeneration_proto_msgTypes[10]
+	mi := &file_imagegeneration_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -590,7 +859,7 @@ func (x *Cart) String() string {
 func (*Cart) ProtoMessage() {}
 
 func (x *Cart) ProtoReflect() protoreflect.Message {
-	mi := &file_imagegeneration_proto_msgTypes[10]
+	mi := &file_imagegeneration_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -603,7 +872,7 @@ func (x *Cart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Cart.ProtoReflect.Descriptor instead.
 func (*Cart) Descriptor() ([]byte, []int) {
-	return file_imagegeneration_proto_rawDescGZIP(), []int{10}
+	return file_imagegeneration_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Cart) GetUserId() string {
@@ -628,7 +897,7 @@ type Empty struct {
 
 func (x *Empty) Reset() {
 	*x = Empty{}
-	mi := &file_imagegeneration_proto_msgTypes[11]
+	mi := &file_imagegeneration_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -640,7 +909,7 @@ func (x *Empty) String() string {
 func (*Empty) ProtoMessage() {}
 
 func (x *Empty) ProtoReflect() protoreflect.Message {
-	mi := &file_imagegeneration_proto_msgTypes[11]
+	mi := &file_imagegeneration_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -653,7 +922,7 @@ func (x *Empty) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Empty.ProtoReflect.Descriptor instead.
 func (*Empty) Descriptor() ([]byte, []int) {
-	return file_imagegeneration_proto_rawDescGZIP(), []int{11}
+	return file_imagegeneration_proto_rawDescGZIP(), []int{16}
 }
 
 type Money struct {
@@ -667,7 +936,7 @@ type Money struct {
 
 func (x *Money) Reset() {
 	*x = Money{}
-	mi := &file_imagegeneration_proto_msgTypes[12]
+	mi := &file_imagegeneration_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -679,7 +948,7 @@ func (x *Money) String() string {
 func (*Money) ProtoMessage() {}
 
 func (x *Money) ProtoReflect() protoreflect.Message {
-	mi := &file_imagegeneration_proto_msgTypes[12]
+	mi := &file_imagegeneration_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -692,7 +961,7 @@ func (x *Money) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Money.ProtoReflect.Descriptor instead.
 func (*Money) Descriptor() ([]byte, []int) {
-	return file_imagegeneration_proto_rawDescGZIP(), []int{12}
+	return file_imagegeneration_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Money) GetCurrencyCode() string {
@@ -730,7 +999,7 @@ type Product struct {
 
 func (x *Product) Reset() {
 	*x = Product{}
-	mi := &file_imagegeneration_proto_msgTypes[13]
+	mi := &file_imagegeneration_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -742,7 +1011,7 @@ func (x *Product) String() string {
 func (*Product) ProtoMessage() {}
 
 func (x *Product) ProtoReflect() protoreflect.Message {
-	mi := &file_imagegeneration_proto_msgTypes[13]
+	mi := &file_imagegeneration_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -755,7 +1024,7 @@ func (x *Product) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Product.ProtoReflect.Descriptor instead.
 func (*Product) Descriptor() ([]byte, []int) {
-	return file_imagegeneration_proto_rawDescGZIP(), []int{13}
+	return file_imagegeneration_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Product) GetId() string {
@@ -809,7 +1078,7 @@ type ListProductsResponse struct {
 
 func (x *ListProductsResponse) Reset() {
 	*x = ListProductsResponse{}
-	mi := &file_imagegeneration_proto_msgTypes[14]
+	mi := &file_imagegeneration_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -821,7 +1090,7 @@ func (x *ListProductsResponse) String() string {
 func (*ListProductsResponse) ProtoMessage() {}
 
 func (x *ListProductsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_imagegeneration_proto_msgTypes[14]
+	mi := &file_imagegeneration_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -834,7 +1103,7 @@ func (x *ListProductsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListProductsResponse.ProtoReflect.Descriptor instead.
 func (*ListProductsResponse) Descriptor() ([]byte, []int) {
-	return file_imagegeneration_proto_rawDescGZIP(), []int{14}
+	return file_imagegeneration_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListProductsResponse) GetProducts() []*Product {
@@ -853,7 +1122,7 @@ type GetProductRequest struct {
 
 func (x *GetProductRequest) Reset() {
 	*x = GetProductRequest{}
-	mi := &file_imagegeneration_proto_msgTypes[15]
+	mi := &file_imagegeneration_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -865,7 +1134,7 @@ func (x *GetProductRequest) String() string {
 func (*GetProductRequest) ProtoMessage() {}
 
 func (x *GetProductRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_imagegeneration_proto_msgTypes[15]
+	mi := &file_imagegeneration_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -878,7 +1147,7 @@ func (x *GetProductRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetProductRequest.ProtoReflect.Descriptor instead.
 func (*GetProductRequest) Descriptor() ([]byte, []int) {
-	return file_imagegeneration_proto_rawDescGZIP(), []int{15}
+	return file_imagegeneration_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *GetProductRequest) GetId() string {
@@ -897,7 +1166,7 @@ type SearchProductsRequest struct {
 
 func (x *SearchProductsRequest) Reset() {
 	*x = SearchProductsRequest{}
-	mi := &file_imagegeneration_proto_msgTypes[16]
+	mi := &file_imagegeneration_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -909,7 +1178,7 @@ func (x *SearchProductsRequest) String() string {
 func (*SearchProductsRequest) ProtoMessage() {}
 
 func (x *SearchProductsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_imagegeneration_proto_msgTypes[16]
+	mi := &file_imagegeneration_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -922,7 +1191,7 @@ func (x *SearchProductsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchProductsRequest.ProtoReflect.Descriptor instead.
 func (*SearchProductsRequest) Descriptor() ([]byte, []int) {
-	return file_imagegeneration_proto_rawDescGZIP(), []int{16}
+	return file_imagegeneration_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *SearchProductsRequest) GetQuery() string {
@@ -941,7 +1210,7 @@ type SearchProductsResponse struct {
 
 func (x *SearchProductsResponse) Reset() {
 	*x = SearchProductsResponse{}
-	mi := &file_imagegeneration_proto_msgTypes[17]
+	mi := &file_imagegeneration_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -953,7 +1222,7 @@ func (x *SearchProductsResponse) String() string {
 func (*SearchProductsResponse) ProtoMessage() {}
 
 func (x *SearchProductsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_imagegeneration_proto_msgTypes[17]
+	mi := &file_imagegeneration_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -966,7 +1235,7 @@ func (x *SearchProductsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchProductsResponse.ProtoReflect.Descriptor instead.
 func (*SearchProductsResponse) Descriptor() ([]byte, []int) {
-	return file_imagegeneration_proto_rawDescGZIP(), []int{17}
+	return file_imagegeneration_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *SearchProductsResponse) GetResults() []*Product {
@@ -986,12 +1255,13 @@ const file_imagegeneration_proto_rawDesc = "" +
 	"\x10style_preference\x18\x02 \x01(\tR\x0fstylePreference\x120\n" +
 	"\x14background_image_url\x18\x03 \x01(\tR\x12backgroundImageUrl\x124\n" +
 	"\n" +
-	"cart_items\x18\x04 \x03(\v2\x15.hipstershop.CartItemR\tcartItems\"\x9a\x01\n" +
+	"cart_items\x18\x04 \x03(\v2\x15.hipstershop.CartItemR\tcartItems\"\xdc\x01\n" +
 	"\x19GenerateCartImageResponse\x12\x1b\n" +
 	"\timage_url\x18\x01 \x01(\tR\bimageUrl\x12#\n" +
 	"\rgeneration_id\x18\x02 \x01(\tR\fgenerationId\x12\x16\n" +
 	"\x06status\x18\x03 \x01(\tR\x06status\x12#\n" +
-	"\rerror_message\x18\x04 \x01(\tR\ferrorMessage\"8\n" +
+	"\rerror_message\x18\x04 \x01(\tR\ferrorMessage\x12@\n" +
+	"\x0eimage_variants\x18\x05 \x03(\v2\x19.hipstershop.ImageVariantR\rimageVariants\"8\n" +
 	"\x17UploadBackgroundRequest\x12\x1d\n" +
 	"\n" +
 	"image_data\x18\x01 \x01(\tR\timageData\"t\n" +
@@ -1000,12 +1270,28 @@ const file_imagegeneration_proto_rawDesc = "" +
 	"\x06status\x18\x02 \x01(\tR\x06status\x12#\n" +
 	"\rerror_message\x18\x03 \x01(\tR\ferrorMessage\"7\n" +
 	"\x10GetStatusRequest\x12#\n" +
-	"\rgeneration_id\x18\x01 \x01(\tR\fgenerationId\"\x89\x01\n" +
+	"\rgeneration_id\x18\x01 \x01(\tR\fgenerationId\"\x9f\x02\n" +
 	"\x11GetStatusResponse\x12\x16\n" +
 	"\x06status\x18\x01 \x01(\tR\x06status\x12\x1b\n" +
 	"\timage_url\x18\x02 \x01(\tR\bimageUrl\x12\x1a\n" +
 	"\bprogress\x18\x03 \x01(\x05R\bprogress\x12#\n" +
-	"\rerror_message\x18\x04 \x01(\tR\ferrorMessage\"E\n" +
+	"\rerror_message\x18\x04 \x01(\tR\ferrorMessage\x12%\n" +
+	"\x0equeue_position\x18\x05 \x01(\x05R\rqueuePosition\x12+\n" +
+	"\x11estimated_seconds\x18\x06 \x01(\x05R\x10estimatedSeconds\x12@\n" +
+	"\x0eimage_variants\x18\a \x03(\v2\x19.hipstershop.ImageVariantR\rimageVariants\"C\n" +
+	"\x1cCancelImageGenerationRequest\x12#\n" +
+	"\rgeneration_id\x18\x01 \x01(\tR\fgenerationId\"S\n" +
+	"\fImageVariant\x12\x14\n" +
+	"\x05width\x18\x01 \x01(\x05R\x05width\x12\x10\n" +
+	"\x03url\x18\x02 \x01(\tR\x03url\x12\x1b\n" +
+	"\tmime_type\x18\x03 \x01(\tR\bmimeType\"\x13\n" +
+	"\x11ListStylesRequest\"6\n" +
+	"\n" +
+	"ImageStyle\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05label\x18\x02 \x01(\tR\x05label\"E\n" +
+	"\x12ListStylesResponse\x12/\n" +
+	"\x06styles\x18\x01 \x03(\v2\x17.hipstershop.ImageStyleR\x06styles\"E\n" +
 	"\bCartItem\x12\x1d\n" +
 	"\n" +
 	"product_id\x18\x01 \x01(\tR\tproductId\x12\x1a\n" +
@@ -1041,11 +1327,14 @@ const file_imagegeneration_proto_rawDesc = "" +
 	"\x15SearchProductsRequest\x12\x14\n" +
 	"\x05query\x18\x01 \x01(\tR\x05query\"H\n" +
 	"\x16SearchProductsResponse\x12.\n" +
-	"\aresults\x18\x01 \x03(\v2\x14.hipstershop.ProductR\aresults2\xbe\x02\n" +
+	"\aresults\x18\x01 \x03(\v2\x14.hipstershop.ProductR\aresults2\xf5\x03\n" +
 	"\x16ImageGenerationService\x12d\n" +
 	"\x11GenerateCartImage\x12%.hipstershop.GenerateCartImageRequest\x1a&.hipstershop.GenerateCartImageResponse\"\x00\x12a\n" +
 	"\x10UploadBackground\x12$.hipstershop.UploadBackgroundRequest\x1a%.hipstershop.UploadBackgroundResponse\"\x00\x12[\n" +
-	"\x18GetImageGenerationStatus\x12\x1d.hipstershop.GetStatusRequest\x1a\x1e.hipstershop.GetStatusResponse\"\x002\xca\x01\n" +
+	"\x18GetImageGenerationStatus\x12\x1d.hipstershop.GetStatusRequest\x1a\x1e.hipstershop.GetStatusResponse\"\x00\x12d\n" +
+	"\x15CancelImageGeneration\x12).hipstershop.CancelImageGenerationRequest\x1a\x1e.hipstershop.GetStatusResponse\"\x00\x12O\n" +
+	"\n" +
+	"ListStyles\x12\x1e.hipstershop.ListStylesRequest\x1a\x1f.hipstershop.ListStylesResponse\"\x002\xca\x01\n" +
 	"\vCartService\x12<\n" +
 	"\aAddItem\x12\x1b.hipstershop.AddItemRequest\x1a\x12.hipstershop.Empty\"\x00\x12;\n" +
 	"\aGetCart\x12\x1b.hipstershop.GetCartRequest\x1a\x11.hipstershop.Cart\"\x00\x12@\n" +
@@ -1068,57 +1357,69 @@ func file_imagegeneration_proto_rawDescGZIP() []byte {
 	return file_imagegeneration_proto_rawDescData
 }
 
-var file_imagegeneration_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_imagegeneration_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_imagegeneration_proto_goTypes = []any{
-	(*GenerateCartImageRequest)(nil),  // 0: hipstershop.GenerateCartImageRequest
-	(*GenerateCartImageResponse)(nil), // 1: hipstershop.GenerateCartImageResponse
-	(*UploadBackgroundRequest)(nil),   // 2: hipstershop.UploadBackgroundRequest
-	(*UploadBackgroundResponse)(nil),  // 3: hipstershop.UploadBackgroundResponse
-	(*GetStatusRequest)(nil),          // 4: hipstershop.GetStatusRequest
-	(*GetStatusResponse)(nil),         // 5: hipstershop.GetStatusResponse
-	(*CartItem)(nil),                  // 6: hipstershop.CartItem
-	(*AddItemRequest)(nil),            // 7: hipstershop.AddItemRequest
-	(*EmptyCartRequest)(nil),          // 8: hipstershop.EmptyCartRequest
-	(*GetCartRequest)(nil),            // 9: hipstershop.GetCartRequest
-	(*Cart)(nil),                      // 10: hipstershop.Cart
-	(*Empty)(nil),                     // 11: hipstershop.Empty
-	(*Money)(nil),                     // 12: hipstershop.Money
-	(*Product)(nil),                   // 13: hipstershop.Product
-	(*ListProductsResponse)(nil),      // 14: hipstershop.ListProductsResponse
-	(*GetProductRequest)(nil),         // 15: hipstershop.GetProductRequest
-	(*SearchProductsRequest)(nil),     // 16: hipstershop.SearchProductsRequest
-	(*SearchProductsResponse)(nil),    // 17: hipstershop.SearchProductsResponse
+	(*GenerateCartImageRequest)(nil),     // 0: hipstershop.GenerateCartImageRequest
+	(*GenerateCartImageResponse)(nil),    // 1: hipstershop.GenerateCartImageResponse
+	(*UploadBackgroundRequest)(nil),      // 2: hipstershop.UploadBackgroundRequest
+	(*UploadBackgroundResponse)(nil),     // 3: hipstershop.UploadBackgroundResponse
+	(*GetStatusRequest)(nil),             // 4: hipstershop.GetStatusRequest
+	(*GetStatusResponse)(nil),            // 5: hipstershop.GetStatusResponse
+	(*CancelImageGenerationRequest)(nil), // 6: hipstershop.CancelImageGenerationRequest
+	(*ImageVariant)(nil),                 // 7: hipstershop.ImageVariant
+	(*ListStylesRequest)(nil),            // 8: hipstershop.ListStylesRequest
+	(*ImageStyle)(nil),                   // 9: hipstershop.ImageStyle
+	(*ListStylesResponse)(nil),           // 10: hipstershop.ListStylesResponse
+	(*CartItem)(nil),                     // 11: hipstershop.CartItem
+	(*AddItemRequest)(nil),               // 12: hipstershop.AddItemRequest
+	(*EmptyCartRequest)(nil),             // 13: hipstershop.EmptyCartRequest
+	(*GetCartRequest)(nil),               // 14: hipstershop.GetCartRequest
+	(*Cart)(nil),                         // 15: hipstershop.Cart
+	(*Empty)(nil),                        // 16: hipstershop.Empty
+	(*Money)(nil),                        // 17: hipstershop.Money
+	(*Product)(nil),                      // 18: hipstershop.Product
+	(*ListProductsResponse)(nil),         // 19: hipstershop.ListProductsResponse
+	(*GetProductRequest)(nil),            // 20: hipstershop.GetProductRequest
+	(*SearchProductsRequest)(nil),        // 21: hipstershop.SearchProductsRequest
+	(*SearchProductsResponse)(nil),       // 22: hipstershop.SearchProductsResponse
 }
 var file_imagegeneration_proto_depIdxs = []int32{
-	6,  // 0: hipstershop.GenerateCartImageRequest.cart_items:type_name -> hipstershop.CartItem
-	6,  // 1: hipstershop.AddItemRequest.item:type_name -> hipstershop.CartItem
-	6,  // 2: hipstershop.Cart.items:type_name -> hipstershop.CartItem
-	12, // 3: hipstershop.Product.price_usd:type_name -> hipstershop.Money
-	13, // 4: hipstershop.ListProductsResponse.products:type_name -> hipstershop.Product
-	13, // 5: hipstershop.SearchProductsResponse.results:type_name -> hipstershop.Product
-	0,  // 6: hipstershop.ImageGenerationService.GenerateCartImage:input_type -> hipstershop.GenerateCartImageRequest
-	2,  // 7: hipstershop.ImageGenerationService.UploadBackground:input_type -> hipstershop.UploadBackgroundRequest
-	4,  // 8: hipstershop.ImageGenerationService.GetImageGenerationStatus:input_type -> hipstershop.GetStatusRequest
-	7,  // 9: hipstershop.CartService.AddItem:input_type -> hipstershop.AddItemRequest
-	9,  // 10: hipstershop.CartService.GetCart:input_type -> hipstershop.GetCartRequest
-	8,  // 11: hipstershop.CartService.EmptyCart:input_type -> hipstershop.EmptyCartRequest
-	11, // 12: hipstershop.ProductCatalogService.ListProducts:input_type -> hipstershop.Empty
-	15, // 13: hipstershop.ProductCatalogService.GetProduct:input_type -> hipstershop.GetProductRequest
-	16, // 14: hipstershop.ProductCatalogService.SearchProducts:input_type -> hipstershop.SearchProductsRequest
-	1,  // 15: hipstershop.ImageGenerationService.GenerateCartImage:output_type -> hipstershop.GenerateCartImageResponse
-	3,  // 16: hipstershop.ImageGenerationService.UploadBackground:output_type -> hipstershop.UploadBackgroundResponse
-	5,  // 17: hipstershop.ImageGenerationService.GetImageGenerationStatus:output_type -> hipstershop.GetStatusResponse
-	11, // 18: hipstershop.CartService.AddItem:output_type -> hipstershop.Empty
-	10, // 19: hipstershop.CartService.GetCart:output_type -> hipstershop.Cart
-	11, // 20: hipstershop.CartService.EmptyCart:output_type -> hipstershop.Empty
-	14, // 21: hipstershop.ProductCatalogService.ListProducts:output_type -> hipstershop.ListProductsResponse
-	13, // 22: hipstershop.ProductCatalogService.GetProduct:output_type -> hipstershop.Product
-	17, // 23: hipstershop.ProductCatalogService.SearchProducts:output_type -> hipstershop.SearchProductsResponse
-	15, // [15:24] is the sub-list for method output_type
-	6,  // [6:15] is the sub-list for method input_type
-	6,  // [6:6] is the sub-list for extension type_name
-	6,  // [6:6] is the sub-list for extension extendee
-	0,  // [0:6] is the sub-list for field type_name
+	11, // 0: hipstershop.GenerateCartImageRequest.cart_items:type_name -> hipstershop.CartItem
+	7,  // 1: hipstershop.GenerateCartImageResponse.image_variants:type_name -> hipstershop.ImageVariant
+	7,  // 2: hipstershop.GetStatusResponse.image_variants:type_name -> hipstershop.ImageVariant
+	9,  // 3: hipstershop.ListStylesResponse.styles:type_name -> hipstershop.ImageStyle
+	11, // 4: hipstershop.AddItemRequest.item:type_name -> hipstershop.CartItem
+	11, // 5: hipstershop.Cart.items:type_name -> hipstershop.CartItem
+	17, // 6: hipstershop.Product.price_usd:type_name -> hipstershop.Money
+	18, // 7: hipstershop.ListProductsResponse.products:type_name -> hipstershop.Product
+	18, // 8: hipstershop.SearchProductsResponse.results:type_name -> hipstershop.Product
+	0,  // 9: hipstershop.ImageGenerationService.GenerateCartImage:input_type -> hipstershop.GenerateCartImageRequest
+	2,  // 10: hipstershop.ImageGenerationService.UploadBackground:input_type -> hipstershop.UploadBackgroundRequest
+	4,  // 11: hipstershop.ImageGenerationService.GetImageGenerationStatus:input_type -> hipstershop.GetStatusRequest
+	6,  // 12: hipstershop.ImageGenerationService.CancelImageGeneration:input_type -> hipstershop.CancelImageGenerationRequest
+	8,  // 13: hipstershop.ImageGenerationService.ListStyles:input_type -> hipstershop.ListStylesRequest
+	12, // 14: hipstershop.CartService.AddItem:input_type -> hipstershop.AddItemRequest
+	14, // 15: hipstershop.CartService.GetCart:input_type -> hipstershop.GetCartRequest
+	13, // 16: hipstershop.CartService.EmptyCart:input_type -> hipstershop.EmptyCartRequest
+	16, // 17: hipstershop.ProductCatalogService.ListProducts:input_type -> hipstershop.Empty
+	20, // 18: hipstershop.ProductCatalogService.GetProduct:input_type -> hipstershop.GetProductRequest
+	21, // 19: hipstershop.ProductCatalogService.SearchProducts:input_type -> hipstershop.SearchProductsRequest
+	1,  // 20: hipstershop.ImageGenerationService.GenerateCartImage:output_type -> hipstershop.GenerateCartImageResponse
+	3,  // 21: hipstershop.ImageGenerationService.UploadBackground:output_type -> hipstershop.UploadBackgroundResponse
+	5,  // 22: hipstershop.ImageGenerationService.GetImageGenerationStatus:output_type -> hipstershop.GetStatusResponse
+	5,  // 23: hipstershop.ImageGenerationService.CancelImageGeneration:output_type -> hipstershop.GetStatusResponse
+	10, // 24: hipstershop.ImageGenerationService.ListStyles:output_type -> hipstershop.ListStylesResponse
+	16, // 25: hipstershop.CartService.AddItem:output_type -> hipstershop.Empty
+	15, // 26: hipstershop.CartService.GetCart:output_type -> hipstershop.Cart
+	16, // 27: hipstershop.CartService.EmptyCart:output_type -> hipstershop.Empty
+	19, // 28: hipstershop.ProductCatalogService.ListProducts:output_type -> hipstershop.ListProductsResponse
+	18, // 29: hipstershop.ProductCatalogService.GetProduct:output_type -> hipstershop.Product
+	22, // 30: hipstershop.ProductCatalogService.SearchProducts:output_type -> hipstershop.SearchProductsResponse
+	20, // [20:31] is the sub-list for method output_type
+	9,  // [9:20] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_imagegeneration_proto_init() }
@@ -1132,7 +1433,7 @@ func file_imagegeneration_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_imagegeneration_proto_rawDesc), len(file_imagegeneration_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   18,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   3,
 		},

@@ -25,6 +25,8 @@ const (
 	ImageGenerationService_GenerateCartImage_FullMethodName        = "/hipstershop.ImageGenerationService/GenerateCartImage"
 	ImageGenerationService_UploadBackground_FullMethodName         = "/hipstershop.ImageGenerationService/UploadBackground"
 	ImageGenerationService_GetImageGenerationStatus_FullMethodName = "/hipstershop.ImageGenerationService/GetImageGenerationStatus"
+	ImageGenerationService_CancelImageGeneration_FullMethodName    = "/hipstershop.ImageGenerationService/CancelImageGeneration"
+	ImageGenerationService_ListStyles_FullMethodName               = "/hipstershop.ImageGenerationService/ListStyles"
 )
 
 // ImageGenerationServiceClient is the client API for ImageGenerationService service.
@@ -37,6 +39,11 @@ type ImageGenerationServiceClient interface {
 	UploadBackground(ctx context.Context, in *UploadBackgroundRequest, opts ...grpc.CallOption) (*UploadBackgroundResponse, error)
 	// Reports the progress of a generation.
 	GetImageGenerationStatus(ctx context.Context, in *GetStatusRequest, opts ...grpc.CallOption) (*GetStatusResponse, error)
+	// Withdraws a generation that has not started and that no identical request shares; answers with
+	// its status after the call (one already started or shared goes on).
+	CancelImageGeneration(ctx context.Context, in *CancelImageGenerationRequest, opts ...grpc.CallOption) (*GetStatusResponse, error)
+	// The styles the service draws, in its order; the first is the default.
+	ListStyles(ctx context.Context, in *ListStylesRequest, opts ...grpc.CallOption) (*ListStylesResponse, error)
 }
 
 type imageGenerationServiceClient struct {
@@ -77,6 +84,26 @@ func (c *imageGenerationServiceClient) GetImageGenerationStatus(ctx context.Cont
 	return out, nil
 }
 
+func (c *imageGenerationServiceClient) CancelImageGeneration(ctx context.Context, in *CancelImageGenerationRequest, opts ...grpc.CallOption) (*GetStatusResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetStatusResponse)
+	err := c.cc.Invoke(ctx, ImageGenerationService_CancelImageGeneration_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *imageGenerationServiceClient) ListStyles(ctx context.Context, in *ListStylesRequest, opts ...grpc.CallOption) (*ListStylesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListStylesResponse)
+	err := c.cc.Invoke(ctx, ImageGenerationService_ListStyles_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ImageGenerationServiceServer is the server API for ImageGenerationService service.
 // All implementations must embed UnimplementedImageGenerationServiceServer
 // for forward compatibility.
@@ -87,6 +114,11 @@ type ImageGenerationServiceServer interface {
 	UploadBackground(context.Context, *UploadBackgroundRequest) (*UploadBackgroundResponse, error)
 	// Reports the progress of a generation.
 	GetImageGenerationStatus(context.Context, *GetStatusRequest) (*GetStatusResponse, error)
+	// Withdraws a generation that has not started and that no identical request shares; answers with
+	// its status after the call (one already started or shared goes on).
+	CancelImageGeneration(context.Context, *CancelImageGenerationRequest) (*GetStatusResponse, error)
+	// The styles the service draws, in its order; the first is the default.
+	ListStyles(context.Context, *ListStylesRequest) (*ListStylesResponse, error)
 	mustEmbedUnimplementedImageGenerationServiceServer()
 }
 
@@ -105,6 +137,12 @@ func (UnimplementedImageGenerationServiceServer) UploadBackground(context.Contex
 }
 func (UnimplementedImageGenerationServiceServer) GetImageGenerationStatus(context.Context, *GetStatusRequest) (*GetStatusResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetImageGenerationStatus not implemented")
+}
+func (UnimplementedImageGenerationServiceServer) CancelImageGeneration(context.Context, *CancelImageGenerationRequest) (*GetStatusResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CancelImageGeneration not implemented")
+}
+func (UnimplementedImageGenerationServiceServer) ListStyles(context.Context, *ListStylesRequest) (*ListStylesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListStyles not implemented")
 }
 func (UnimplementedImageGenerationServiceServer) mustEmbedUnimplementedImageGenerationServiceServer() {
 }
@@ -182,6 +220,42 @@ func _ImageGenerationService_GetImageGenerationStatus_Handler(srv interface{}, c
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ImageGenerationService_CancelImageGeneration_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CancelImageGenerationRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ImageGenerationServiceServer).CancelImageGeneration(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ImageGenerationService_CancelImageGeneration_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ImageGenerationServiceServer).CancelImageGeneration(ctx, req.(*CancelImageGenerationRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ImageGenerationService_ListStyles_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListStylesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ImageGenerationServiceServer).ListStyles(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ImageGenerationService_ListStyles_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ImageGenerationServiceServer).ListStyles(ctx, req.(*ListStylesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ImageGenerationService_ServiceDesc is the grpc.ServiceDesc for ImageGenerationService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -200,6 +274,14 @@ var ImageGenerationService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetImageGenerationStatus",
 			Handler:    _ImageGenerationService_GetImageGenerationStatus_Handler,
+		},
+		{
+			MethodName: "CancelImageGeneration",
+			Handler:    _ImageGenerationService_CancelImageGeneration_Handler,
+		},
+		{
+			MethodName: "ListStyles",
+			Handler:    _ImageGenerationService_ListStyles_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
