@@ -66,9 +66,7 @@ class Settings:
     image_aspect_ratio: str = "1:1"
     use_vertexai: bool = False
     location: str = "global"
-    # Concurrency and admission (issue 8): generations run on a pool of MODEL_CONCURRENCY threads
-    # (mostly waiting on the model, storage and pictures); CPU-heavy drawing takes one of CPU_CONCURRENCY
-    # slots; a burst waits in a queue of GENERATION_QUEUE_LIMIT for at most GENERATION_MAX_WAIT_SECONDS.
+    # Concurrency and admission: how each is used is in capacity.py.
     model_concurrency: int = 32
     cpu_concurrency: int = 0  # 0: the number of cores this process may run on
     generation_queue_limit: int = 256
@@ -76,7 +74,7 @@ class Settings:
     deprecated: tuple[str, ...] = ()  # deprecated variables that were set, for a warning at start
     # Shared state for replicas (empty: in-process state, one replica).
     redis_addr: str = ""
-    # Operations (issue 10): tracing in the shop's convention, and the cost guard.
+    # Operations: tracing in the shop's convention, and the cost guard.
     enable_tracing: bool = False
     collector_service_addr: str = ""
     otel_service_name: str = "imagegenerationservice"
@@ -89,7 +87,7 @@ class Settings:
     generation_lease_seconds: float = 15.0
     # Logging.
     log_level: str = "INFO"
-    # Hardening (issue 9): admission at the gRPC edge, the side port's timeouts, decoding memory, shutdown.
+    # Admission at the gate, the side port's timeouts, decoding memory, shutdown.
     generate_max_inflight: int = 128
     rpc_reserve_threads: int = 16
     upload_decode_max_bytes: int = 256 * 1024 * 1024
@@ -110,21 +108,6 @@ class Settings:
         if self.image_generator != "auto":
             return self.image_generator
         return "gemini" if self.gemini_configured else "collage"
-
-    @property
-    def cpu_slots(self) -> int:
-        """CPU_CONCURRENCY, with 0 resolved to the cores this process may run on."""
-        return self.cpu_concurrency or len(os.sched_getaffinity(0)) or 1
-
-    @property
-    def max_message_bytes(self) -> int:
-        """Largest gRPC message accepted: the upload limit in base64 plus room for a data: prefix."""
-        return (self.max_upload_bytes * 4 // 3) + 64 * 1024
-
-    @property
-    def rpc_threads(self) -> int:
-        """RPC threads: every admitted generation and upload, plus a reserve for health and status calls."""
-        return self.generate_max_inflight + self.upload_concurrency + self.rpc_reserve_threads
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -2,6 +2,7 @@
 
 import pytest
 
+from imagegen.capacity import Capacity
 from imagegen.settings import DEFAULT_GEMINI_MODELS, Settings, SettingsError
 
 
@@ -87,16 +88,16 @@ def test_concurrency_defaults_suit_a_model_behind_the_network():
     assert settings.model_concurrency == 32
     assert settings.generation_queue_limit == 256
     assert settings.generation_max_wait_seconds == 90
-    assert settings.cpu_concurrency == 0 and settings.cpu_slots >= 1
+    assert settings.cpu_concurrency == 0 and Capacity.from_settings(settings).cpu >= 1
     assert settings.deprecated == ()
 
 
 def test_old_pool_settings_still_work_and_are_reported_as_deprecated():
     settings = Settings.from_env({"GENERATION_WORKERS": "3", "GENERATION_QUEUE_SIZE": "7"})
-    assert (settings.cpu_slots, settings.generation_queue_limit) == (3, 7)
+    assert (Capacity.from_settings(settings).cpu, settings.generation_queue_limit) == (3, 7)
     assert settings.deprecated == ("GENERATION_WORKERS", "GENERATION_QUEUE_SIZE")
     newer = Settings.from_env({"GENERATION_WORKERS": "3", "CPU_CONCURRENCY": "5", "GENERATION_QUEUE_LIMIT": "500"})
-    assert (newer.cpu_slots, newer.generation_queue_limit) == (5, 500)
+    assert (Capacity.from_settings(newer).cpu, newer.generation_queue_limit) == (5, 500)
 
 
 def test_redis_with_the_local_image_store_is_refused():
@@ -109,11 +110,11 @@ def test_redis_with_the_local_image_store_is_refused():
 def test_hardening_defaults_and_the_rpc_pool_they_size():
     settings = Settings.from_env({})
     assert (settings.generate_max_inflight, settings.rpc_reserve_threads, settings.upload_concurrency) == (128, 16, 2)
-    assert settings.rpc_threads == 128 + 2 + 16  # a thread for every admitted call, plus health and status
+    assert Capacity.from_settings(settings).rpc_threads == 128 + 2 + 16  # a thread for every admitted call, plus health and status
     assert settings.upload_decode_max_bytes == 256 * 1024 * 1024
     assert (settings.http_idle_timeout_seconds, settings.http_max_connections) == (10, 10_000)
     assert settings.shutdown_status_seconds == 3.0
-    assert Settings.from_env({"GENERATE_MAX_INFLIGHT": "200", "RPC_RESERVE_THREADS": "4"}).rpc_threads == 206
+    assert Capacity.from_settings(Settings.from_env({"GENERATE_MAX_INFLIGHT": "200", "RPC_RESERVE_THREADS": "4"})).rpc_threads == 206
 
 
 def test_hardening_values_out_of_range_are_refused():

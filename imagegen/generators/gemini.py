@@ -26,7 +26,7 @@ from imagegen import refsheet
 from imagegen.domain import CartLine, GenerationInput, Picture, Progress
 from imagegen.errors import GenerationFailed, ModelUnavailable
 from imagegen.image_models import ImageModel, image_model
-from imagegen.secrets import read_secret
+from imagegen.gemini_key import read_secret
 from imagegen.settings import Settings
 
 logger = logging.getLogger(__name__)

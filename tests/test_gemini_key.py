@@ -6,7 +6,7 @@ import pytest
 
 from imagegen.domain import CartLine, GenerationInput, Product
 from imagegen.generators.gemini import build_gemini_generator
-from imagegen.secrets import SecretError, read_secret
+from imagegen.gemini_key import SecretError, read_secret
 from imagegen.settings import Settings
 from imagegen.styles import resolve_style
 from tests.fakes.fake_gemini import FakeGemini
