@@ -40,7 +40,7 @@ from imagegen.limits import (
 from imagegen.observability import Metrics, Tracing, configure_logging
 from imagegen.observability.spans import TracedGenerator, TracedPictures, TracedStore
 from imagegen.redis_client import connect as connect_redis
-from imagegen.settings import Settings, SettingsError
+from imagegen.settings import Settings, SettingsError, StateSettings
 from imagegen.shop import ProductPictures, Shop
 from imagegen.state import SharedState
 from imagegen.state.memory import memory_state
@@ -122,12 +122,13 @@ def build_generator(
     from imagegen.generators.fallback import FallbackGenerator
     from imagegen.generators.gemini import build_gemini_generator
 
+    guard = settings.cost_guard
     return FallbackGenerator(
-        build_gemini_generator(settings, metrics=metrics, spend=budget, cpu_slots=cpu_slots),
+        build_gemini_generator(settings.gemini, metrics=metrics, spend=budget, cpu_slots=cpu_slots),
         collage,
         budget=budget,
-        budget_action=settings.budget_exceeded_action,
-        when_unavailable=settings.gemini_fallback,
+        budget_action=guard.budget_exceeded_action,
+        when_unavailable=guard.gemini_fallback,
         metrics=metrics,
     )
 
@@ -138,13 +139,14 @@ def build_store(settings: Settings) -> tuple[ImageStore, LocalImageStore | None]
     if settings.gcs_bucket:
         from imagegen.stores.gcs import build_gcs_store
 
-        return build_gcs_store(settings), None
-    local = LocalImageStore(settings.image_store_dir, settings.public_base_url, settings.image_store_max_bytes)
+        return build_gcs_store(settings.gcs), None
+    own = settings.local_store
+    local = LocalImageStore(own.image_store_dir, own.public_base_url, own.image_store_max_bytes)
     return local, local
 
 
 def build_state(
-    settings: Settings, on_change: Callable[[bool], None], client: redis.Redis | None = None
+    settings: StateSettings, on_change: Callable[[bool], None], client: redis.Redis | None = None
 ) -> SharedState:
     """Redis when REDIS_ADDR is set (several replicas), else in-process state."""
     if settings.redis_addr:
@@ -180,27 +182,29 @@ def build_adapters(
     settings: Settings, capacity: Capacity, metrics: Metrics, tracing: Tracing, health_servicer: health.HealthServicer
 ) -> Adapters:
     """The shop, pictures, generator, store, shared state and cost guard, traced when tracing is on."""
+    shared_settings, guard, peers = settings.state, settings.cost_guard, settings.shop
     # One Redis connection pool for everything replicas share: statuses, results, the cost guard.
-    shared = connect_redis(settings.redis_addr, settings.redis_timeout_seconds) if settings.redis_addr else None
+    shared = (connect_redis(shared_settings.redis_addr, shared_settings.redis_timeout_seconds)
+              if shared_settings.redis_addr else None)
     budget = DailyBudget(
-        RedisSpendLedger(shared) if shared else InProcessSpendLedger(), settings.gemini_daily_budget_usd, metrics
+        RedisSpendLedger(shared) if shared else InProcessSpendLedger(), guard.gemini_daily_budget_usd, metrics
     )
-    metrics.budget.set(settings.gemini_daily_budget_usd)
+    metrics.budget.set(guard.gemini_daily_budget_usd)
     rate_limit = UserRateLimit(
         RedisWindowCounter(shared) if shared else InProcessWindowCounter(),
-        settings.rate_limit_per_user,
-        settings.rate_limit_window_seconds,
+        guard.rate_limit_per_user,
+        guard.rate_limit_window_seconds,
         on_refused=metrics.rate_limited.inc,
     )
     store, served_images = build_store(settings)
     generator = build_generator(settings, metrics, capacity.cpu_slots(), budget)
-    state = build_state(settings, lambda up: _shared_state_changed(up, metrics, health_servicer), shared)
+    state = build_state(shared_settings, lambda up: _shared_state_changed(up, metrics, health_servicer), shared)
     metrics.shared_state_up.set(1 if state.available() else 0)
     shop = Shop(
-        settings.cart_service_addr, settings.product_catalog_service_addr, settings.peer_timeout_seconds,
+        peers.cart_service_addr, peers.product_catalog_service_addr, peers.peer_timeout_seconds,
         wrap_channel=tracing.traced_channel,
     )
-    pictures = ProductPictures(settings.product_image_base_url, settings.peer_timeout_seconds)
+    pictures = ProductPictures(peers.product_image_base_url, peers.peer_timeout_seconds)
     return Adapters(
         shop=shop,
         pictures=tracing.wrap(pictures, TracedPictures),
@@ -238,8 +242,9 @@ def build_use_cases(settings: Settings, capacity: Capacity, adapters: Adapters, 
         cart=adapters.shop, catalog=adapters.shop, store=adapters.store, state=state, queue=queue, pending=pending,
         metrics=metrics, drawing=Drawing(adapters.generator.name, settings.image_size), rate_limit=adapters.rate_limit,
     )
-    limits = UploadLimits(settings.max_upload_bytes, settings.max_image_pixels, settings.background_max_side,
-                          settings.upload_decode_max_bytes)
+    uploads = settings.uploads
+    limits = UploadLimits(uploads.max_upload_bytes, uploads.max_image_pixels, uploads.background_max_side,
+                          uploads.upload_decode_max_bytes)
     return UseCases(start, ReadStatus(state.statuses), StoreBackground(adapters.store, metrics, limits), queue, pending)
 
 

@@ -1,5 +1,7 @@
 """Settings: defaults, parsing, validation messages, and the auto generator choice."""
 
+import dataclasses
+
 import pytest
 
 from imagegen.capacity import Capacity
@@ -135,3 +137,29 @@ def test_the_collage_format_defaults_to_jpeg_and_takes_webp_or_png():
 def test_an_unknown_collage_format_is_refused_by_name():
     with pytest.raises(SettingsError, match="COLLAGE_FORMAT"):
         Settings.from_env({"COLLAGE_FORMAT": "gif"})
+
+
+def test_each_adapter_gets_its_own_part_with_the_same_names_and_defaults():
+    settings = Settings.from_env({"CART_SERVICE_ADDR": "cart:1", "GEMINI_API_KEY": "AIza-not-a-real-key", "REDIS_TIMEOUT_SECONDS": "2"})
+    parts = (settings.server, settings.shop, settings.gemini, settings.gcs, settings.local_store, settings.state,
+             settings.cost_guard, settings.uploads)
+    for part in parts:
+        for field in dataclasses.fields(part):
+            assert getattr(part, field.name) == getattr(settings, field.name)
+    defaults = Settings()
+    for part in (defaults.server, defaults.shop, defaults.gemini, defaults.gcs, defaults.local_store,
+                 defaults.state, defaults.cost_guard, defaults.uploads):
+        assert part == type(part)()  # a part's own defaults are the service's
+    assert (settings.shop.cart_service_addr, settings.state.redis_timeout_seconds) == ("cart:1", 2.0)
+    assert "AIza-not-a-real-key" not in repr(settings.gemini)  # the key stays out of logs
+
+
+def test_no_setting_is_left_out_of_every_part_but_the_concurrency_and_generation_ones():
+    grouped = {field.name for part in (Settings().server, Settings().shop, Settings().gemini, Settings().gcs,
+                                       Settings().local_store, Settings().state, Settings().cost_guard,
+                                       Settings().uploads) for field in dataclasses.fields(part)}
+    rest = {field.name for field in dataclasses.fields(Settings)} - grouped
+    assert rest == {"image_generator", "image_size", "collage_format", "enable_tracing", "collector_service_addr",
+                    "otel_service_name", "model_concurrency", "cpu_concurrency", "generation_queue_limit",
+                    "generation_max_wait_seconds", "generate_max_inflight", "rpc_reserve_threads",
+                    "upload_concurrency", "deprecated"}

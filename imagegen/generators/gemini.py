@@ -27,7 +27,7 @@ from imagegen.domain import CartLine, GenerationInput, Picture, Progress
 from imagegen.errors import GenerationFailed, ModelUnavailable
 from imagegen.image_models import ImageModel, image_model
 from imagegen.gemini_key import read_secret
-from imagegen.settings import Settings
+from imagegen.settings import GeminiSettings
 
 logger = logging.getLogger(__name__)
 
@@ -553,7 +553,7 @@ class GeminiGenerator:
 
 
 def build_gemini_generator(
-    settings: Settings,
+    settings: GeminiSettings,
     *,
     metrics: GeminiMetrics | None = None,
     spend: SpendMeter | None = None,
