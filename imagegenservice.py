@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """Online Boutique image generation service: the composition root.
 
-settings -> adapters (shop, pictures, generator, store) -> use case -> gRPC + HTTP servers; signals.
+settings -> capacity -> adapters (shop, pictures, generator, store, state) -> use cases -> gRPC + HTTP
+servers; signals. Each step is one short function below.
 """
 
 from __future__ import annotations
@@ -21,14 +22,12 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from genproto import imagegeneration_pb2 as pb
 from genproto import imagegeneration_pb2_grpc as pb_grpc
 from imagegen.admission import Admission
-from imagegen.api import ImageGenerationServicer
-from imagegen.domain import Generator
-from imagegen.edge import Gate, Limits
-from imagegen.generation import ImageGeneration
-from imagegen.generators.traced import TracedGenerator, TracedPictures, TracedStore
+from imagegen.api import SERVICE_NAME, ImageGenerationServicer, gate_limits
+from imagegen.capacity import Capacity
+from imagegen.domain import Generator, Pictures
+from imagegen.edge import Gate
 from imagegen.http import SidePort
 from imagegen.limits import (
     DailyBudget,
@@ -39,31 +38,37 @@ from imagegen.limits import (
     UserRateLimit,
 )
 from imagegen.observability import Metrics, Tracing, configure_logging
+from imagegen.observability.spans import TracedGenerator, TracedPictures, TracedStore
 from imagegen.redis_client import connect as connect_redis
-from imagegen.settings import Settings, SettingsError
+from imagegen.settings import Settings, SettingsError, StateSettings
 from imagegen.shop import ProductPictures, Shop
 from imagegen.state import SharedState
 from imagegen.state.memory import memory_state
 from imagegen.stores import ImageStore
 from imagegen.stores.local import LocalImageStore
 from imagegen.uploads import UploadLimits
+from imagegen.usecases.backgrounds import StoreBackground
+from imagegen.usecases.pending import Pending
+from imagegen.usecases.queue import GenerationQueue
+from imagegen.usecases.run import RunGeneration
+from imagegen.usecases.start import Drawing, StartGeneration
+from imagegen.usecases.status import ReadStatus
 
 if TYPE_CHECKING:
     import redis
 
 log = logging.getLogger("imagegenservice")
-SERVICE_NAME = pb.DESCRIPTOR.services_by_name["ImageGenerationService"].full_name
 
 
 @dataclasses.dataclass
 class App:
-    """The running service: its servers and the use case behind them."""
+    """The running service: its servers and the generation queue behind them."""
 
     settings: Settings
     server: grpc.Server
     health: health.HealthServicer
     side_port: SidePort
-    generation: ImageGeneration
+    queue: GenerationQueue
     shop: Shop
     state: SharedState
     tracing: Tracing = dataclasses.field(default_factory=Tracing)
@@ -87,7 +92,7 @@ class App:
         deadline = time.monotonic() + grace
         status_seconds = min(self.settings.shutdown_status_seconds, grace)
         self.health.enter_graceful_shutdown()
-        unfinished = self.generation.shutdown(grace - status_seconds)
+        unfinished = self.queue.shutdown(grace - status_seconds)
         if unfinished and status_seconds > 0:
             log.info("answering status calls before stopping", extra={"seconds": status_seconds})
             threading.Event().wait(status_seconds)
@@ -107,38 +112,41 @@ def build_generator(
     """The generator IMAGE_GENERATOR asks for (auto: gemini when credentials are configured).
 
     Gemini comes wrapped: past the daily budget (or, with GEMINI_FALLBACK=collage, when the model stays
-    unavailable) the offline collage draws the picture.
+    unavailable) the offline collage draws the picture. Each takes its CPU slots itself.
     """
     from imagegen.generators.collage import CollageGenerator
 
-    if settings.generator == "gemini":
-        from imagegen.generators.fallback import FallbackGenerator
-        from imagegen.generators.gemini import build_gemini_generator
+    collage = CollageGenerator(settings.collage_format, cpu_slots=cpu_slots)
+    if settings.generator != "gemini":
+        return collage
+    from imagegen.generators.fallback import FallbackGenerator
+    from imagegen.generators.gemini import build_gemini_generator
 
-        return FallbackGenerator(
-            build_gemini_generator(settings, metrics=metrics, spend=budget, cpu_slots=cpu_slots),
-            CollageGenerator(settings.collage_format),
-            budget=budget,
-            budget_action=settings.budget_exceeded_action,
-            when_unavailable=settings.gemini_fallback,
-            metrics=metrics,
-            cpu_slots=cpu_slots,
-        )
-
-    return CollageGenerator(settings.collage_format)
+    guard = settings.cost_guard
+    return FallbackGenerator(
+        build_gemini_generator(settings.gemini, metrics=metrics, spend=budget, cpu_slots=cpu_slots),
+        collage,
+        budget=budget,
+        budget_action=guard.budget_exceeded_action,
+        when_unavailable=guard.gemini_fallback,
+        metrics=metrics,
+    )
 
 
-def build_store(settings: Settings) -> ImageStore:
-    """The Cloud Storage store when GCS_BUCKET is set, else the local directory store."""
+def build_store(settings: Settings) -> tuple[ImageStore, LocalImageStore | None]:
+    """The Cloud Storage store when GCS_BUCKET is set, else the local directory store, which also offers
+    its images on the side port (the second value: the store whose image route the side port serves)."""
     if settings.gcs_bucket:
         from imagegen.stores.gcs import build_gcs_store
 
-        return build_gcs_store(settings)
-    return LocalImageStore(settings.image_store_dir, settings.public_base_url, settings.image_store_max_bytes)
+        return build_gcs_store(settings.gcs), None
+    own = settings.local_store
+    local = LocalImageStore(own.image_store_dir, own.public_base_url, own.image_store_max_bytes)
+    return local, local
 
 
 def build_state(
-    settings: Settings, on_change: Callable[[bool], None], client: redis.Redis | None = None
+    settings: StateSettings, on_change: Callable[[bool], None], client: redis.Redis | None = None
 ) -> SharedState:
     """Redis when REDIS_ADDR is set (several replicas), else in-process state."""
     if settings.redis_addr:
@@ -156,73 +164,102 @@ def build_state(
     return memory_state(settings.status_max_entries, settings.status_ttl_seconds)
 
 
-def build(settings: Settings, *, generator: Generator | None = None, store: ImageStore | None = None) -> App:
-    """Wires the whole service from settings; generator and store can be handed in."""
-    metrics = Metrics()
-    for name in settings.deprecated:
-        log.warning("%s is deprecated; see CPU_CONCURRENCY, MODEL_CONCURRENCY and GENERATION_QUEUE_LIMIT", name)
-    tracing = Tracing.start(settings.enable_tracing, settings.collector_service_addr, settings.otel_service_name)
-    health_servicer = health.HealthServicer(experimental_non_blocking=True)
+@dataclasses.dataclass
+class Adapters:
+    """Everything the use cases speak to, built from settings."""
+
+    shop: Shop
+    pictures: Pictures
+    generator: Generator
+    store: ImageStore
+    served_images: LocalImageStore | None
+    state: SharedState
+    budget: DailyBudget
+    rate_limit: UserRateLimit
+
+
+def build_adapters(
+    settings: Settings, capacity: Capacity, metrics: Metrics, tracing: Tracing, health_servicer: health.HealthServicer
+) -> Adapters:
+    """The shop, pictures, generator, store, shared state and cost guard, traced when tracing is on."""
+    shared_settings, guard, peers = settings.state, settings.cost_guard, settings.shop
     # One Redis connection pool for everything replicas share: statuses, results, the cost guard.
-    shared = connect_redis(settings.redis_addr, settings.redis_timeout_seconds) if settings.redis_addr else None
+    shared = (connect_redis(shared_settings.redis_addr, shared_settings.redis_timeout_seconds)
+              if shared_settings.redis_addr else None)
     budget = DailyBudget(
-        RedisSpendLedger(shared) if shared else InProcessSpendLedger(), settings.gemini_daily_budget_usd, metrics
+        RedisSpendLedger(shared) if shared else InProcessSpendLedger(), guard.gemini_daily_budget_usd, metrics
     )
-    metrics.budget.set(settings.gemini_daily_budget_usd)
+    metrics.budget.set(guard.gemini_daily_budget_usd)
     rate_limit = UserRateLimit(
         RedisWindowCounter(shared) if shared else InProcessWindowCounter(),
-        settings.rate_limit_per_user,
-        settings.rate_limit_window_seconds,
+        guard.rate_limit_per_user,
+        guard.rate_limit_window_seconds,
         on_refused=metrics.rate_limited.inc,
     )
-    store = store or build_store(settings)
-    # One set of CPU slots for every CPU-heavy step of a generation, whichever generator runs.
-    cpu_slots = threading.BoundedSemaphore(settings.cpu_slots)
-    generator = TracedGenerator(generator or build_generator(settings, metrics, cpu_slots, budget))
-    state = build_state(settings, lambda up: _shared_state_changed(up, metrics, health_servicer), shared)
+    store, served_images = build_store(settings)
+    generator = build_generator(settings, metrics, capacity.cpu_slots(), budget)
+    state = build_state(shared_settings, lambda up: _shared_state_changed(up, metrics, health_servicer), shared)
     metrics.shared_state_up.set(1 if state.available() else 0)
     shop = Shop(
-        settings.cart_service_addr, settings.product_catalog_service_addr, settings.peer_timeout_seconds,
+        peers.cart_service_addr, peers.product_catalog_service_addr, peers.peer_timeout_seconds,
         wrap_channel=tracing.traced_channel,
     )
-    generation = ImageGeneration(
+    pictures = ProductPictures(peers.product_image_base_url, peers.peer_timeout_seconds)
+    return Adapters(
         shop=shop,
-        pictures=tracing.wrap(ProductPictures(settings.product_image_base_url, settings.peer_timeout_seconds),
-                              TracedPictures),
-        generator=generator,
+        pictures=tracing.wrap(pictures, TracedPictures),
+        generator=TracedGenerator(generator),
         store=tracing.wrap(store, TracedStore),
+        served_images=served_images,
         state=state,
-        admission=Admission(settings.model_concurrency, settings.generation_queue_limit,
-                            settings.generation_max_wait_seconds, metrics),
-        metrics=metrics,
-        cpu_slots=cpu_slots,
-        cpu_bound_generator=generator.name == "collage",  # Gemini mostly waits on the network
-        image_size=settings.image_size,
-        upload_limits=UploadLimits(settings.max_upload_bytes, settings.max_image_pixels, settings.background_max_side,
-                                   settings.upload_decode_max_bytes),
-        upload_concurrency=settings.upload_concurrency,
-        picture_timeout=2 * settings.peer_timeout_seconds,
+        budget=budget,
         rate_limit=rate_limit,
     )
-    # Generations and uploads each have an in-flight limit checked before their request is read; the
-    # pool has a thread for every admitted one plus a reserve, so health and status always find one.
-    # The small requests the frontend forwards shopper input in are read a few at a time and capped
-    # in size, so a flood of 13 MB ones holds a few bodies, not one per thread.
-    gate = Gate({
-        f"/{SERVICE_NAME}/GenerateCartImage": Limits(
-            in_flight=settings.generate_max_inflight, reads=4, max_bytes=1024 * 1024,
-            busy_message="too many image generations are in progress; try again shortly"),
-        f"/{SERVICE_NAME}/UploadBackground": Limits(
-            in_flight=settings.upload_concurrency,
-            busy_message="too many backgrounds are being processed; try again shortly"),
-        f"/{SERVICE_NAME}/GetImageGenerationStatus": Limits(reads=4, max_bytes=64 * 1024),
-    }, counter=lambda method, code: metrics.refused.labels(method=method, code=code).inc())
+
+
+@dataclasses.dataclass
+class UseCases:
+    """The use cases the servicer calls, and the queue shutdown drains."""
+
+    start: StartGeneration
+    status: ReadStatus
+    store_background: StoreBackground
+    queue: GenerationQueue
+    pending: Pending
+
+
+def build_use_cases(settings: Settings, capacity: Capacity, adapters: Adapters, metrics: Metrics) -> UseCases:
+    """Start, run, queue, status and backgrounds, each given only the ports it uses."""
+    state = adapters.state
+    pending = Pending(state.statuses, state.in_flight, metrics)
+    run = RunGeneration(
+        pictures=adapters.pictures, generator=adapters.generator, store=adapters.store, statuses=state.statuses,
+        results=state.results, pending=pending, metrics=metrics, picture_timeout=2 * settings.peer_timeout_seconds,
+    )
+    admission = Admission(capacity.model_concurrency, capacity.queue_limit, capacity.queue_max_wait_seconds, metrics)
+    queue = GenerationQueue(admission, run, pending)
+    start = StartGeneration(
+        cart=adapters.shop, catalog=adapters.shop, store=adapters.store, state=state, queue=queue, pending=pending,
+        metrics=metrics, drawing=Drawing(adapters.generator.name, settings.image_size), rate_limit=adapters.rate_limit,
+    )
+    uploads = settings.uploads
+    limits = UploadLimits(uploads.max_upload_bytes, uploads.max_image_pixels, uploads.background_max_side,
+                          uploads.upload_decode_max_bytes)
+    return UseCases(start, ReadStatus(state.statuses), StoreBackground(adapters.store, metrics, limits), queue, pending)
+
+
+def build_server(
+    settings: Settings, capacity: Capacity, use_cases: UseCases, metrics: Metrics, tracing: Tracing,
+    health_servicer: health.HealthServicer,
+) -> grpc.Server:
+    """The gRPC server: tracing, then the gate, in front of the servicer, health and reflection."""
+    gate = Gate(gate_limits(capacity), counter=lambda method, code: metrics.refused.labels(method=method, code=code).inc())
     server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=settings.rpc_threads, thread_name_prefix="grpc"),
+        futures.ThreadPoolExecutor(max_workers=capacity.rpc_threads, thread_name_prefix="grpc"),
         # Tracing first, so that calls the gate refuses are traced too.
         interceptors=[*tracing.server_interceptors(), gate],
         options=[
-            ("grpc.max_receive_message_length", settings.max_message_bytes),
+            ("grpc.max_receive_message_length", capacity.max_message_bytes),
             ("grpc.max_send_message_length", 4 * 1024 * 1024),
             # Clients reconnect every few minutes, so behind a ClusterIP Service (balanced per connection)
             # a frontend's calls spread over the replicas as time goes by, new ones included.
@@ -232,31 +269,48 @@ def build(settings: Settings, *, generator: Generator | None = None, store: Imag
             # refused uploads then cost no buffered body (with it, 30 refused ones still cost up to 125 MiB).
             ("grpc.http2.bdp_probe", 0),
         ],
-        maximum_concurrent_rpcs=2 * settings.rpc_threads,
+        maximum_concurrent_rpcs=capacity.max_concurrent_rpcs,
     )
-    pb_grpc.add_ImageGenerationServiceServicer_to_server(ImageGenerationServicer(generation), server)
+    servicer = ImageGenerationServicer(use_cases.start, use_cases.status, use_cases.store_background)
+    pb_grpc.add_ImageGenerationServiceServicer_to_server(servicer, server)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server
     )
     server.add_insecure_port(f"[::]:{settings.port}")  # raises RuntimeError("Failed to bind ...") when taken
+    return server
+
+
+def build(settings: Settings) -> App:
+    """Wires the whole service from settings: adapters, use cases, servers."""
+    metrics = Metrics()
+    for name in settings.deprecated:
+        log.warning("%s is deprecated; see CPU_CONCURRENCY, MODEL_CONCURRENCY and GENERATION_QUEUE_LIMIT", name)
+    capacity = Capacity.from_settings(settings)
+    tracing = Tracing.start(settings.enable_tracing, settings.collector_service_addr, settings.otel_service_name)
+    health_servicer = health.HealthServicer(experimental_non_blocking=True)
+    adapters = build_adapters(settings, capacity, metrics, tracing, health_servicer)
+    use_cases = build_use_cases(settings, capacity, adapters, metrics)
+    server = build_server(settings, capacity, use_cases, metrics, tracing, health_servicer)
     side_port = SidePort(
-        settings.http_port,
-        metrics,
-        healthy=lambda: generation.accepting,
-        store=store if isinstance(store, LocalImageStore) else None,
-        idle_timeout_seconds=settings.http_idle_timeout_seconds,
-        max_connections=settings.http_max_connections,
+        settings.http_port, metrics, healthy=lambda: use_cases.pending.accepting, store=adapters.served_images,
+        idle_timeout_seconds=settings.http_idle_timeout_seconds, max_connections=settings.http_max_connections,
     )
+    _log_configuration(settings, capacity, adapters, tracing)
+    return App(settings, server, health_servicer, side_port, use_cases.queue, adapters.shop, adapters.state, tracing)
+
+
+def _log_configuration(settings: Settings, capacity: Capacity, adapters: Adapters, tracing: Tracing) -> None:
+    generator = adapters.generator.name
     log.info(
         "service configured",
         extra={
-            "generator": generator.name,
-            "models": ",".join(settings.gemini_models) if generator.name == "gemini" else "",
-            "store": type(store).__name__,
-            "state": state.description,
-            "model_concurrency": settings.model_concurrency,
-            "cpu_concurrency": settings.cpu_slots,
+            "generator": generator,
+            "models": ",".join(settings.gemini_models) if generator == "gemini" else "",
+            "store": "GcsImageStore" if adapters.served_images is None else "LocalImageStore",
+            "state": adapters.state.description,
+            "model_concurrency": capacity.model_concurrency,
+            "cpu_concurrency": capacity.cpu,
             "grpc_port": settings.port,
             "http_port": settings.http_port,
             "tracing": tracing.enabled,
@@ -264,7 +318,6 @@ def build(settings: Settings, *, generator: Generator | None = None, store: Imag
             "daily_budget_usd": settings.gemini_daily_budget_usd,
         },
     )
-    return App(settings, server, health_servicer, side_port, generation, shop, state, tracing)
 
 
 def _shared_state_changed(up: bool, metrics: Metrics, health_servicer: health.HealthServicer) -> None:

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Peak memory (VmHWM) and health of the service under the floods of issue 9, one fresh process per flood.
+"""Peak memory (VmHWM) and health of the service under floods of large, slow and malformed requests, one fresh process per flood.
 
     .venv/bin/python benchmarks/measure_floods.py                       # every flood
     .venv/bin/python benchmarks/measure_floods.py --only uploads connections

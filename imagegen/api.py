@@ -1,4 +1,6 @@
-"""The gRPC edge: requests in, domain errors mapped to status codes in one place."""
+"""The gRPC servicer: requests parsed and checked, handed to the use cases; domain errors mapped to codes here.
+
+The gate's table of per-method limits (gate_limits) sits here too, beside the RPCs it names."""
 
 from __future__ import annotations
 
@@ -10,9 +12,13 @@ import grpc
 
 from genproto import imagegeneration_pb2 as pb
 from genproto import imagegeneration_pb2_grpc as pb_grpc
-from imagegen import errors, jobs
-from imagegen.generation import CartRequest, ImageGeneration
-from imagegen.observability import bound, new_request_id, request_id_var
+from imagegen import errors, statuses
+from imagegen.capacity import Capacity
+from imagegen.edge import Limits
+from imagegen.observability import bound, new_request_id
+from imagegen.usecases.backgrounds import StoreBackground
+from imagegen.usecases.start import CartRequest, StartGeneration
+from imagegen.usecases.status import ReadStatus
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +47,30 @@ MAX_CART_ITEMS = 100  # entries before repeated products are added up (20 distin
 MAX_MESSAGE_CHARS = 500  # an error message or logged reason is cut to this
 
 
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["ImageGenerationService"].full_name
+
+
+def gate_limits(capacity: Capacity) -> dict[str, Limits]:
+    """The gate's limits per RPC: checked before a request's body is read (see capacity.py)."""
+    return {
+        f"/{SERVICE_NAME}/GenerateCartImage": Limits(
+            in_flight=capacity.generate_in_flight, reads=capacity.reads, max_bytes=capacity.small_request_bytes,
+            busy_message="too many image generations are in progress; try again shortly"),
+        f"/{SERVICE_NAME}/UploadBackground": Limits(
+            in_flight=capacity.uploads,
+            busy_message="too many backgrounds are being processed; try again shortly"),
+        f"/{SERVICE_NAME}/GetImageGenerationStatus": Limits(
+            reads=capacity.reads, max_bytes=capacity.status_request_bytes),
+    }
+
+
 class ImageGenerationServicer(pb_grpc.ImageGenerationServiceServicer):
     """ImageGenerationService: one short method per RPC."""
 
-    def __init__(self, generation: ImageGeneration) -> None:
-        self._generation = generation
+    def __init__(self, start: StartGeneration, status: ReadStatus, store_background: StoreBackground) -> None:
+        self._start = start
+        self._status = status
+        self._store_background = store_background
 
     def GenerateCartImage(self, request: pb.GenerateCartImageRequest, context: grpc.ServicerContext):  # noqa: N802
         """Starts a generation and answers with its id at once."""
@@ -59,15 +84,12 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServiceServicer):
                     "cart_items", f"at most {MAX_CART_ITEMS} entries, got {len(request.cart_items):,}")
             for item in request.cart_items:
                 _check_lengths(**{"cart_items.product_id": item.product_id})
-            record = self._generation.start(
-                CartRequest(
-                    user_id=request.user_id,
-                    style_preference=request.style_preference,
-                    background_image_url=request.background_image_url,
-                    items=tuple((item.product_id, item.quantity) for item in request.cart_items),
-                ),
-                metadata=_forwarded_metadata(),
-            )
+            record = self._start(CartRequest(
+                user_id=request.user_id,
+                style_preference=request.style_preference,
+                background_image_url=request.background_image_url,
+                items=tuple((item.product_id, item.quantity) for item in request.cart_items),
+            ))
             return pb.GenerateCartImageResponse(
                 generation_id=record.id, status=record.status, image_url=record.image_url,
                 error_message=record.error_message,
@@ -76,17 +98,17 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServiceServicer):
     def UploadBackground(self, request: pb.UploadBackgroundRequest, context: grpc.ServicerContext):  # noqa: N802
         """Stores a background and answers with its URL."""
         with _edge(context, "UploadBackground"):
-            url = self._generation.upload_background(request.image_data)
+            url = self._store_background(request.image_data)
             return pb.UploadBackgroundResponse(image_url=url, status="success")
 
     def GetImageGenerationStatus(self, request: pb.GetStatusRequest, context: grpc.ServicerContext):  # noqa: N802
         """Reports a generation's status; not_found for an unknown id."""
         with _edge(context, "GetImageGenerationStatus"):
             _check_lengths(generation_id=request.generation_id)
-            record = self._generation.status(request.generation_id.strip())
+            record = self._status(request.generation_id.strip())
             if record is None:
                 return pb.GetStatusResponse(
-                    status=jobs.NOT_FOUND, error_message="no generation with this id (it may have expired)"
+                    status=statuses.NOT_FOUND, error_message="no generation with this id (it may have expired)"
                 )
             return pb.GetStatusResponse(
                 status=record.status, image_url=record.image_url, progress=record.progress,
@@ -114,10 +136,6 @@ def _request_id(context: grpc.ServicerContext) -> str:
         if key == "x-request-id" and value and len(value) <= 128 and value.isprintable():
             return value
     return new_request_id()
-
-
-def _forwarded_metadata() -> tuple[tuple[str, str], ...]:
-    return (("x-request-id", request_id_var.get()),)
 
 
 @contextlib.contextmanager

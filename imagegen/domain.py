@@ -1,4 +1,4 @@
-"""The shop's words as plain data: products, cart lines, pictures, backgrounds, generated images."""
+"""The shop's words as plain data (products, cart lines, pictures) and the ports the use cases speak through."""
 
 from __future__ import annotations
 
@@ -64,6 +64,38 @@ class Generator(Protocol):
 
     def generate(self, request: GenerationInput, progress: Progress) -> Picture:
         """Draws the picture; calls progress(fraction) as work advances."""
+        ...
+
+
+class Cart(Protocol):
+    """The shopper's cart (CartService). Errors: errors.PeerUnavailable."""
+
+    def get_cart(self, user_id: str) -> list[tuple[str, int]]:
+        """The (product_id, quantity) lines of a user's cart."""
+        ...
+
+
+class Catalog(Protocol):
+    """The product catalog (ProductCatalogService). Errors: errors.ProductNotFound, errors.PeerUnavailable."""
+
+    def get_products(self, product_ids: list[str]) -> dict[str, Product]:
+        """Every id resolved to its product."""
+        ...
+
+
+class Pictures(Protocol):
+    """Product pictures by their catalog path; a picture that cannot be had is None, never an error."""
+
+    def get(self, path: str, deadline: float | None = None) -> Picture | None:
+        """The picture at path, or None when unavailable or past the monotonic deadline."""
+        ...
+
+
+class RateLimit(Protocol):
+    """The per-shopper limit (limits.UserRateLimit): raises errors.RateLimited past it."""
+
+    def check(self, user_id: str) -> None:
+        """Counts one request of user_id; raises errors.RateLimited past the limit."""
         ...
 
 

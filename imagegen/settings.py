@@ -6,7 +6,7 @@ import dataclasses
 import os
 import urllib.parse
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 # The Gemini model chain tried in order (checked 2026-11-30 against Google's Gemini API changelog):
 # gemini-nano-banana-2.1 is GA since 2026-10-06; gemini-3.1-flash-lite-image (GA 2026-06-30, 1K only) is
@@ -26,8 +26,111 @@ class SettingsError(ValueError):
 
 
 @dataclasses.dataclass(frozen=True)
+class ServerSettings:
+    """The gRPC and HTTP ports, the side port's bounds, shutdown and logging."""
+
+    port: int = 8080
+    http_port: int = 8081
+    http_idle_timeout_seconds: int = 10
+    http_max_connections: int = 10_000
+    shutdown_grace_seconds: float = 20.0
+    shutdown_status_seconds: float = 3.0
+    log_level: str = "INFO"
+
+
+@dataclasses.dataclass(frozen=True)
+class ShopSettings:
+    """The shop's peers: cart, catalog and the frontend serving product pictures."""
+
+    cart_service_addr: str = "cartservice:7070"
+    product_catalog_service_addr: str = "productcatalogservice:3550"
+    product_image_base_url: str = "http://frontend:80"
+    peer_timeout_seconds: float = 5.0
+
+
+@dataclasses.dataclass(frozen=True)
+class GeminiSettings:
+    """The Gemini generator: credentials, model chain, time bounds, picture shape."""
+
+    gemini_api_key: str = dataclasses.field(default="", repr=False)
+    gemini_api_key_secret: str = ""
+    gemini_models: tuple[str, ...] = DEFAULT_GEMINI_MODELS
+    gemini_timeout_seconds: float = 60.0
+    gemini_total_timeout_seconds: float = 180.0
+    gemini_max_input_images: int = 6
+    image_aspect_ratio: str = "1:1"
+    use_vertexai: bool = False
+    project_id: str = ""
+    location: str = "global"
+
+
+@dataclasses.dataclass(frozen=True)
+class GcsSettings:
+    """The Cloud Storage image store."""
+
+    gcs_bucket: str = ""
+    project_id: str = ""
+    image_url_mode: str = "public"
+    image_url_ttl_seconds: int = 3600
+    store_timeout_seconds: float = 30.0
+
+
+@dataclasses.dataclass(frozen=True)
+class LocalStoreSettings:
+    """The local directory image store and the base of the URLs it issues."""
+
+    image_store_dir: str = "/tmp/imagegenservice/images"
+    image_store_max_bytes: int = 512 * 1024 * 1024
+    public_base_url: str = "http://localhost:8081"
+
+
+@dataclasses.dataclass(frozen=True)
+class StateSettings:
+    """The state replicas share: Redis (when set) and the status store's bounds."""
+
+    redis_addr: str = ""
+    redis_timeout_seconds: float = 1.0
+    status_max_entries: int = 10_000
+    status_ttl_seconds: int = 3600
+    generation_lease_seconds: float = 15.0
+
+
+@dataclasses.dataclass(frozen=True)
+class CostGuardSettings:
+    """The per-shopper rate limit, the model's daily budget and what stands in for the model."""
+
+    rate_limit_per_user: int = 60
+    rate_limit_window_seconds: int = 600
+    gemini_daily_budget_usd: float = 20.0
+    budget_exceeded_action: str = "collage"
+    gemini_fallback: str = "none"
+
+
+@dataclasses.dataclass(frozen=True)
+class UploadSettings:
+    """How much an uploaded background may weigh and measure, and the memory decoding it may take."""
+
+    max_upload_bytes: int = 10 * 1024 * 1024
+    max_image_pixels: int = 40_000_000
+    background_max_side: int = 2048
+    upload_decode_max_bytes: int = 256 * 1024 * 1024
+
+
+_G = TypeVar("_G")
+
+
+def _group(kind: type[_G], settings: Settings) -> _G:
+    """The part of settings one adapter reads, as its own small frozen object."""
+    return kind(**{field.name: getattr(settings, field.name) for field in dataclasses.fields(kind)})
+
+
+@dataclasses.dataclass(frozen=True)
 class Settings:
-    """Every knob of the service; see the configuration table in README.md."""
+    """Every knob of the service; see the configuration table in README.md.
+
+    Each adapter is handed only its own part (server, shop, gemini, gcs, local_store, state, cost_guard,
+    uploads: small frozen objects with the same field names); capacity.py derives the concurrency limits.
+    """
 
     # Ports and peers.
     port: int = 8080
@@ -66,9 +169,7 @@ class Settings:
     image_aspect_ratio: str = "1:1"
     use_vertexai: bool = False
     location: str = "global"
-    # Concurrency and admission (issue 8): generations run on a pool of MODEL_CONCURRENCY threads
-    # (mostly waiting on the model, storage and pictures); CPU-heavy drawing takes one of CPU_CONCURRENCY
-    # slots; a burst waits in a queue of GENERATION_QUEUE_LIMIT for at most GENERATION_MAX_WAIT_SECONDS.
+    # Concurrency and admission: how each is used is in capacity.py.
     model_concurrency: int = 32
     cpu_concurrency: int = 0  # 0: the number of cores this process may run on
     generation_queue_limit: int = 256
@@ -76,7 +177,7 @@ class Settings:
     deprecated: tuple[str, ...] = ()  # deprecated variables that were set, for a warning at start
     # Shared state for replicas (empty: in-process state, one replica).
     redis_addr: str = ""
-    # Operations (issue 10): tracing in the shop's convention, and the cost guard.
+    # Operations: tracing in the shop's convention, and the cost guard.
     enable_tracing: bool = False
     collector_service_addr: str = ""
     otel_service_name: str = "imagegenerationservice"
@@ -89,7 +190,7 @@ class Settings:
     generation_lease_seconds: float = 15.0
     # Logging.
     log_level: str = "INFO"
-    # Hardening (issue 9): admission at the gRPC edge, the side port's timeouts, decoding memory, shutdown.
+    # Admission at the gate, the side port's timeouts, decoding memory, shutdown.
     generate_max_inflight: int = 128
     rpc_reserve_threads: int = 16
     upload_decode_max_bytes: int = 256 * 1024 * 1024
@@ -98,6 +199,46 @@ class Settings:
     shutdown_status_seconds: float = 3.0
     # Offline collage: how its pictures are encoded (jpeg and webp are small enough for phones).
     collage_format: str = "jpeg"
+
+    @property
+    def server(self) -> ServerSettings:
+        """The ports, the side port's bounds, shutdown and logging."""
+        return _group(ServerSettings, self)
+
+    @property
+    def shop(self) -> ShopSettings:
+        """The shop's peers."""
+        return _group(ShopSettings, self)
+
+    @property
+    def gemini(self) -> GeminiSettings:
+        """The Gemini generator's part."""
+        return _group(GeminiSettings, self)
+
+    @property
+    def gcs(self) -> GcsSettings:
+        """The Cloud Storage store's part."""
+        return _group(GcsSettings, self)
+
+    @property
+    def local_store(self) -> LocalStoreSettings:
+        """The local store's part."""
+        return _group(LocalStoreSettings, self)
+
+    @property
+    def state(self) -> StateSettings:
+        """The shared state's part."""
+        return _group(StateSettings, self)
+
+    @property
+    def cost_guard(self) -> CostGuardSettings:
+        """The rate limit, the daily budget and the fallback."""
+        return _group(CostGuardSettings, self)
+
+    @property
+    def uploads(self) -> UploadSettings:
+        """The uploaded backgrounds' bounds."""
+        return _group(UploadSettings, self)
 
     @property
     def gemini_configured(self) -> bool:
@@ -110,21 +251,6 @@ class Settings:
         if self.image_generator != "auto":
             return self.image_generator
         return "gemini" if self.gemini_configured else "collage"
-
-    @property
-    def cpu_slots(self) -> int:
-        """CPU_CONCURRENCY, with 0 resolved to the cores this process may run on."""
-        return self.cpu_concurrency or len(os.sched_getaffinity(0)) or 1
-
-    @property
-    def max_message_bytes(self) -> int:
-        """Largest gRPC message accepted: the upload limit in base64 plus room for a data: prefix."""
-        return (self.max_upload_bytes * 4 // 3) + 64 * 1024
-
-    @property
-    def rpc_threads(self) -> int:
-        """RPC threads: every admitted generation and upload, plus a reserve for health and status calls."""
-        return self.generate_max_inflight + self.upload_concurrency + self.rpc_reserve_threads
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -16,6 +16,7 @@ from genproto import imagegeneration_pb2 as pb
 from genproto import imagegeneration_pb2_grpc as pb_grpc
 from imagegen.domain import Picture, Product, sniff_image_type
 from imagegen.errors import PeerUnavailable, ProductNotFound
+from imagegen.observability import request_id_var
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +24,10 @@ MAX_PICTURE_BYTES = 8 * 1024 * 1024
 
 
 class Shop:
-    """Reads carts and products from the shop's services, each call under a deadline."""
+    """The Cart and Catalog ports over the shop's gRPC services, each call under a deadline.
+
+    Every call carries the current request's id (observability.request_id_var) as x-request-id.
+    """
 
     def __init__(
         self,
@@ -41,18 +45,18 @@ class Shop:
         self._cart = pb_grpc.CartServiceStub(wrap_channel(self._cart_channel))
         self._catalog = pb_grpc.ProductCatalogServiceStub(wrap_channel(self._catalog_channel))
 
-    def get_cart(self, user_id: str, metadata: tuple[tuple[str, str], ...] = ()) -> list[tuple[str, int]]:
+    def get_cart(self, user_id: str) -> list[tuple[str, int]]:
         """The (product_id, quantity) lines of a user's cart."""
         try:
-            cart = self._cart.GetCart(pb.GetCartRequest(user_id=user_id), timeout=self._timeout, metadata=metadata)
+            cart = self._cart.GetCart(pb.GetCartRequest(user_id=user_id), timeout=self._timeout,
+                                      metadata=_forwarded())
         except grpc.RpcError as error:
             raise PeerUnavailable(f"cart service ({self._cart_addr})", _describe(error)) from None
         return [(item.product_id, item.quantity) for item in cart.items]
 
-    def get_products(
-        self, product_ids: list[str], metadata: tuple[tuple[str, str], ...] = ()
-    ) -> dict[str, Product]:
+    def get_products(self, product_ids: list[str]) -> dict[str, Product]:
         """Resolves every id with the catalog: all lookups at once, under one peer deadline."""
+        metadata = _forwarded()
         calls = {
             product_id: self._catalog.GetProduct.future(
                 pb.GetProductRequest(id=product_id), timeout=self._timeout, metadata=metadata
@@ -70,6 +74,12 @@ class Shop:
         """Closes both channels."""
         self._cart_channel.close()
         self._catalog_channel.close()
+
+
+def _forwarded() -> tuple[tuple[str, str], ...]:
+    """The request id of the call being served, for the peers' logs (none outside a call)."""
+    request_id = request_id_var.get()
+    return (("x-request-id", request_id),) if request_id else ()
 
 
 def _product(product_id: str, call: grpc.Future, peer: str) -> Product:
@@ -102,7 +112,7 @@ def _describe(error: grpc.RpcError) -> str:
 
 
 class ProductPictures:
-    """Fetches product pictures from PRODUCT_IMAGE_BASE_URL + path, with a cache bounded in bytes.
+    """The Pictures port: fetches product pictures from PRODUCT_IMAGE_BASE_URL + path, with a cache bounded in bytes.
 
     A picture that cannot be fetched is None (the generators draw the product without it) and is not
     asked for again for a minute, so an unreachable frontend costs one timeout, not one per product.

@@ -67,8 +67,9 @@ _ORIENTATION = {
     8: Image.Transpose.ROTATE_90,
 }
 
-# One upload decodes at a time: it bounds memory to one image of max_pixels however many shoppers
-# upload at once, and warnings.catch_warnings (process-wide state in Python 3.11) never races itself.
+# Not an admission bound (that is the gate's UPLOAD_CONCURRENCY, capacity.py): one upload decodes at a
+# time, so decoding memory stays one image's (UPLOAD_DECODE_MAX_BYTES) and warnings.catch_warnings
+# (process-wide state in Python 3.11) never races itself.
 _DECODE_LOCK = threading.Lock()
 
 

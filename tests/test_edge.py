@@ -36,10 +36,10 @@ def generate_for(user: int) -> pb.GenerateCartImageRequest:
     return pb.GenerateCartImageRequest(style_preference="modern", cart_items=[pb.CartItem(product_id=MUG, quantity=1 + user % 5)])
 
 
-# ---- slow peers do not starve health and status (item 4) ----
+# ---- slow peers do not starve health and status ----
 
 def test_64_shoppers_waiting_on_a_slow_catalog_leave_health_and_status_answering(make_service, held_catalog):
-    # The generation queue is issue 8's; here it is made large enough that only the edge is under test.
+    # The generation queue is made large enough that only the gate is under test.
     service = make_service({"PRODUCT_CATALOG_SERVICE_ADDR": held_catalog.addr, "PEER_TIMEOUT_SECONDS": "120",
                             "GENERATION_QUEUE_SIZE": "100"})
     pending = [service.stub.GenerateCartImage.future(generate_for(i), timeout=120) for i in range(64)]
@@ -73,7 +73,7 @@ def test_generations_beyond_the_in_flight_limit_are_refused_at_once(make_service
     assert after.generation_id
 
 
-# ---- upload bodies are not read beyond the limit (item 3) ----
+# ---- upload bodies are not read beyond the limit ----
 
 def hold_upload_slots(service, count: int) -> tuple[threading.Event, list]:
     """Starts `count` uploads that take a slot and then send nothing until the returned event is set."""
@@ -119,7 +119,7 @@ def test_a_flood_of_large_uploads_is_refused_without_reading_their_bodies(make_s
         assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
-# ---- field lengths (item 5) ----
+# ---- field lengths ----
 
 @pytest.mark.parametrize("fields, field, limit", [
     ({"user_id": "u" * 16 * 1024}, "user_id", 256),
@@ -164,7 +164,7 @@ def test_huge_style_preferences_do_not_fill_the_logs(service):
     assert len(service.logs()) - before < 5 * 1024
 
 
-# ---- malformed bytes (item 8) ----
+# ---- malformed bytes ----
 
 @pytest.mark.parametrize("method", ["GenerateCartImage", "UploadBackground", "GetImageGenerationStatus"])
 def test_bytes_that_are_not_a_protobuf_message_are_invalid_argument_with_one_short_log_line(service, method):

@@ -32,8 +32,8 @@ def test_the_collage_drawn_past_the_budget_holds_a_cpu_slot_while_it_draws():
     budget = DailyBudget(InProcessSpendLedger(), cap_usd=0.01)
     budget.record("gemini-model", 1.0)  # the day's budget is spent: the collage stands in
     slots = CountedSlots()
-    fallback = FallbackGenerator(CollageGenerator(), CollageGenerator(), budget=budget, budget_action="collage",
-                                 when_unavailable="collage", metrics=Metrics(), cpu_slots=slots)
+    fallback = FallbackGenerator(CollageGenerator(), CollageGenerator(cpu_slots=slots), budget=budget,
+                                 budget_action="collage", when_unavailable="collage", metrics=Metrics())
     request = GenerationInput((CartLine(Product("OLJCESPC7Z", "Sunglasses"), 1),), resolve_style("modern"), None, 256)
     held_while_drawing: list[bool] = []
 

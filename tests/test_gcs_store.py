@@ -494,7 +494,7 @@ def test_an_upload_that_meets_other_content_fails(store, emulator):
 
 def test_built_from_settings_the_store_follows_storage_emulator_host(emulator, monkeypatch):
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", emulator.endpoint)
-    store = build_gcs_store(Settings(gcs_bucket=BUCKET, project_id="imagegen-test"))
+    store = build_gcs_store(Settings(gcs_bucket=BUCKET, project_id="imagegen-test").gcs)
     store.put(IMAGE, PNG, "image/png")
     assert stored_blob(emulator, IMAGE).download_as_bytes() == PNG
     assert store.url_for(IMAGE) == f"{emulator.endpoint}/{BUCKET}/{IMAGE}"
@@ -504,7 +504,7 @@ def test_a_store_in_another_process_reaches_the_emulator(emulator):
     script = (
         "from imagegen.settings import Settings\n"
         "from imagegen.stores.gcs import build_gcs_store\n"
-        "store = build_gcs_store(Settings.from_env())\n"
+        "store = build_gcs_store(Settings.from_env().gcs)\n"
         f"store.put({BACKGROUND!r}, b'from a subprocess', 'image/jpeg')\n"
         f"print(store.url_for({BACKGROUND!r}))\n"
     )

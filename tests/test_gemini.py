@@ -88,7 +88,7 @@ def _settings(**overrides) -> Settings:
 
 
 def _generator(metrics=None, **overrides):
-    generator = build_gemini_generator(_settings(**overrides), metrics=metrics, retry=FAST_RETRY)
+    generator = build_gemini_generator(_settings(**overrides).gemini, metrics=metrics, retry=FAST_RETRY)
     _built.append(generator)
     return generator
 
@@ -391,7 +391,7 @@ def test_spend_is_computed_from_usage_metadata_and_the_model_price(fake):
 
     fake.script(image(usage=(2000, 1120, 3120)))
     generator = build_gemini_generator(
-        _settings(gemini_models=("gemini-nano-banana-2.1",)), spend=Meter(), retry=FAST_RETRY
+        _settings(gemini_models=("gemini-nano-banana-2.1",)).gemini, spend=Meter(), retry=FAST_RETRY
     )
     _built.append(generator)
     generator.generate(_request(), _no_progress)
@@ -490,12 +490,12 @@ def test_key_never_appears_in_messages_logs_or_reprs(fake, caplog):
     settings = _settings()
 
     with caplog.at_level(logging.DEBUG):
-        generator = build_gemini_generator(settings, retry=FAST_RETRY)
+        generator = build_gemini_generator(settings.gemini, retry=FAST_RETRY)
         with pytest.raises(GenerationFailed) as failure:
             generator.generate(_request(), _no_progress)
         fake.set_default(error(503, f"backend saw key {KEY}"))
         with pytest.raises(GenerationFailed) as second:
-            build_gemini_generator(_settings(gemini_total_timeout_seconds=0.3), retry=FAST_RETRY).generate(
+            build_gemini_generator(_settings(gemini_total_timeout_seconds=0.3).gemini, retry=FAST_RETRY).generate(
                 _request(), _no_progress
             )
 
@@ -528,7 +528,7 @@ def test_vertex_mode_calls_the_vertex_path_with_a_bearer_token(fake):
     settings = _settings(gemini_api_key="", use_vertexai=True, project_id="shop-project", location="europe-west4")
     credentials = google.oauth2.credentials.Credentials(token="vertex-token")
 
-    generator = build_gemini_generator(settings, credentials=credentials, retry=FAST_RETRY)
+    generator = build_gemini_generator(settings.gemini, credentials=credentials, retry=FAST_RETRY)
     generator.generate(_request(), _no_progress)
 
     (seen,) = fake.requests
@@ -543,7 +543,7 @@ def test_vertex_mode_calls_the_vertex_path_with_a_bearer_token(fake):
 
 def test_building_without_any_credential_is_a_setup_error():
     with pytest.raises(GeminiSetupError, match="GEMINI_API_KEY"):
-        build_gemini_generator(Settings())
+        build_gemini_generator(Settings().gemini)
 
 
 def test_start_log_names_the_mode_and_the_model_chain_but_not_the_key(fake, caplog):
@@ -569,7 +569,7 @@ def test_api_version_stays_pinned_whatever_the_environment_says(fake, monkeypatc
 
 def test_cpu_steps_hold_a_cpu_slot_and_the_model_call_does_not(fake):
     slot = threading.BoundedSemaphore(1)
-    generator = build_gemini_generator(_settings(), retry=FAST_RETRY, cpu_slots=slot)
+    generator = build_gemini_generator(_settings().gemini, retry=FAST_RETRY, cpu_slots=slot)
     _built.append(generator)
     fake.hold()
     drawing = threading.Thread(target=generator.generate, args=(_request(_line("Mug"), _line("Hat")), _no_progress))
@@ -592,7 +592,7 @@ def test_picture_work_before_and_after_the_call_runs_inside_the_cpu_slot(fake):
         def __exit__(self, *exc_info):
             seen.append(("exit", len(fake.requests)))
 
-    generator = build_gemini_generator(_settings(), retry=FAST_RETRY, cpu_slots=RecordingSlot())
+    generator = build_gemini_generator(_settings().gemini, retry=FAST_RETRY, cpu_slots=RecordingSlot())
     _built.append(generator)
     generator.generate(_request(_line("Mug"), _line("Hat")), _no_progress)
     assert seen == [("enter", 0), ("exit", 0), ("enter", 1), ("exit", 1)]

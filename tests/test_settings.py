@@ -1,7 +1,10 @@
 """Settings: defaults, parsing, validation messages, and the auto generator choice."""
 
+import dataclasses
+
 import pytest
 
+from imagegen.capacity import Capacity
 from imagegen.settings import DEFAULT_GEMINI_MODELS, Settings, SettingsError
 
 
@@ -87,16 +90,16 @@ def test_concurrency_defaults_suit_a_model_behind_the_network():
     assert settings.model_concurrency == 32
     assert settings.generation_queue_limit == 256
     assert settings.generation_max_wait_seconds == 90
-    assert settings.cpu_concurrency == 0 and settings.cpu_slots >= 1
+    assert settings.cpu_concurrency == 0 and Capacity.from_settings(settings).cpu >= 1
     assert settings.deprecated == ()
 
 
 def test_old_pool_settings_still_work_and_are_reported_as_deprecated():
     settings = Settings.from_env({"GENERATION_WORKERS": "3", "GENERATION_QUEUE_SIZE": "7"})
-    assert (settings.cpu_slots, settings.generation_queue_limit) == (3, 7)
+    assert (Capacity.from_settings(settings).cpu, settings.generation_queue_limit) == (3, 7)
     assert settings.deprecated == ("GENERATION_WORKERS", "GENERATION_QUEUE_SIZE")
     newer = Settings.from_env({"GENERATION_WORKERS": "3", "CPU_CONCURRENCY": "5", "GENERATION_QUEUE_LIMIT": "500"})
-    assert (newer.cpu_slots, newer.generation_queue_limit) == (5, 500)
+    assert (Capacity.from_settings(newer).cpu, newer.generation_queue_limit) == (5, 500)
 
 
 def test_redis_with_the_local_image_store_is_refused():
@@ -109,11 +112,11 @@ def test_redis_with_the_local_image_store_is_refused():
 def test_hardening_defaults_and_the_rpc_pool_they_size():
     settings = Settings.from_env({})
     assert (settings.generate_max_inflight, settings.rpc_reserve_threads, settings.upload_concurrency) == (128, 16, 2)
-    assert settings.rpc_threads == 128 + 2 + 16  # a thread for every admitted call, plus health and status
+    assert Capacity.from_settings(settings).rpc_threads == 128 + 2 + 16  # a thread for every admitted call, plus health and status
     assert settings.upload_decode_max_bytes == 256 * 1024 * 1024
     assert (settings.http_idle_timeout_seconds, settings.http_max_connections) == (10, 10_000)
     assert settings.shutdown_status_seconds == 3.0
-    assert Settings.from_env({"GENERATE_MAX_INFLIGHT": "200", "RPC_RESERVE_THREADS": "4"}).rpc_threads == 206
+    assert Capacity.from_settings(Settings.from_env({"GENERATE_MAX_INFLIGHT": "200", "RPC_RESERVE_THREADS": "4"})).rpc_threads == 206
 
 
 def test_hardening_values_out_of_range_are_refused():
@@ -134,3 +137,29 @@ def test_the_collage_format_defaults_to_jpeg_and_takes_webp_or_png():
 def test_an_unknown_collage_format_is_refused_by_name():
     with pytest.raises(SettingsError, match="COLLAGE_FORMAT"):
         Settings.from_env({"COLLAGE_FORMAT": "gif"})
+
+
+def test_each_adapter_gets_its_own_part_with_the_same_names_and_defaults():
+    settings = Settings.from_env({"CART_SERVICE_ADDR": "cart:1", "GEMINI_API_KEY": "AIza-not-a-real-key", "REDIS_TIMEOUT_SECONDS": "2"})
+    parts = (settings.server, settings.shop, settings.gemini, settings.gcs, settings.local_store, settings.state,
+             settings.cost_guard, settings.uploads)
+    for part in parts:
+        for field in dataclasses.fields(part):
+            assert getattr(part, field.name) == getattr(settings, field.name)
+    defaults = Settings()
+    for part in (defaults.server, defaults.shop, defaults.gemini, defaults.gcs, defaults.local_store,
+                 defaults.state, defaults.cost_guard, defaults.uploads):
+        assert part == type(part)()  # a part's own defaults are the service's
+    assert (settings.shop.cart_service_addr, settings.state.redis_timeout_seconds) == ("cart:1", 2.0)
+    assert "AIza-not-a-real-key" not in repr(settings.gemini)  # the key stays out of logs
+
+
+def test_no_setting_is_left_out_of_every_part_but_the_concurrency_and_generation_ones():
+    grouped = {field.name for part in (Settings().server, Settings().shop, Settings().gemini, Settings().gcs,
+                                       Settings().local_store, Settings().state, Settings().cost_guard,
+                                       Settings().uploads) for field in dataclasses.fields(part)}
+    rest = {field.name for field in dataclasses.fields(Settings)} - grouped
+    assert rest == {"image_generator", "image_size", "collage_format", "enable_tracing", "collector_service_addr",
+                    "otel_service_name", "model_concurrency", "cpu_concurrency", "generation_queue_limit",
+                    "generation_max_wait_seconds", "generate_max_inflight", "rpc_reserve_threads",
+                    "upload_concurrency", "deprecated"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from imagegen import jobs
+from imagegen import statuses
 from imagegen.errors import PeerUnavailable
 from imagegen.state import INTERRUPTED
 from imagegen.state.memory import memory_state
@@ -27,7 +27,7 @@ def state(request):
 def test_a_new_generation_is_processing_at_zero_and_readable(state):
     record = state.statuses.create("modern")
     read = state.statuses.get(record.id)
-    assert (read.id, read.status, read.progress, read.style) == (record.id, jobs.PROCESSING, 0, "modern")
+    assert (read.id, read.status, read.progress, read.style) == (record.id, statuses.PROCESSING, 0, "modern")
 
 
 def test_unknown_ids_are_none(state):
@@ -51,12 +51,12 @@ def test_a_finished_generation_never_changes(state):
     state.statuses.progress(record.id, 10)
     done = state.statuses.get(record.id)
     assert (done.status, done.progress, done.image_url, done.error_message) == (
-        jobs.COMPLETED, 100, "https://x/generated/a.png", "")
+        statuses.COMPLETED, 100, "https://x/generated/a.png", "")
     failed = state.statuses.create("modern")
     state.statuses.fail(failed.id, "the model refused")
     state.statuses.complete(failed.id, "https://x/late.png")
     assert (state.statuses.get(failed.id).status, state.statuses.get(failed.id).error_message) == (
-        jobs.FAILED, "the model refused")
+        statuses.FAILED, "the model refused")
 
 
 def test_discarded_generations_are_gone(state):
@@ -118,10 +118,10 @@ def test_a_generation_whose_replica_stopped_renewing_its_lease_reads_as_interrup
         kept = alive.statuses.create("modern")
         lost = dead.statuses.create("modern")
         dead.close()  # its heartbeat stops, as if the process had been killed
-        interrupted = wait_for(lambda: (s := alive.statuses.get(lost.id)).status == jobs.FAILED and s,
+        interrupted = wait_for(lambda: (s := alive.statuses.get(lost.id)).status == statuses.FAILED and s,
                                what="the lease to run out")
         assert interrupted.error_message == INTERRUPTED
-        assert alive.statuses.get(kept.id).status == jobs.PROCESSING  # renewed by its own replica
+        assert alive.statuses.get(kept.id).status == statuses.PROCESSING  # renewed by its own replica
     finally:
         alive.close()
 
@@ -139,6 +139,6 @@ def test_redis_away_is_peer_unavailable_fast_and_recovery_is_automatic(redis_ser
         redis_server.start()
         wait_for(lambda: state.available(), what="the watch to see Redis back")
         again = state.statuses.create("modern")
-        assert state.statuses.get(again.id).status == jobs.PROCESSING
+        assert state.statuses.get(again.id).status == statuses.PROCESSING
     finally:
         state.close()

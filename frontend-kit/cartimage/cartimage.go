@@ -3,7 +3,7 @@
 //
 // The package depends only on the standard library and grpc's status codes, so a shop copies it into
 // its frontend as it is; the shop's own generated client is adapted to Service in one file of its own
-// (see install/imagegen.go), because a frontend binary can hold only one hipstershop.CartItem.
+// (see _shop/imagegen_client.go), because a frontend binary can hold only one hipstershop.CartItem.
 package cartimage
 
 import (

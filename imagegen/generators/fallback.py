@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 from typing import Protocol
@@ -43,7 +42,6 @@ class FallbackGenerator:
         budget_action: str,  # collage | fail (BUDGET_EXCEEDED_ACTION)
         when_unavailable: str,  # collage | none (GEMINI_FALLBACK)
         metrics: FallbackMetrics,
-        cpu_slots: contextlib.AbstractContextManager | None = None,
     ) -> None:
         self.name = model.name
         self._model = model
@@ -52,8 +50,6 @@ class FallbackGenerator:
         self._budget_action = budget_action
         self._when_unavailable = when_unavailable
         self._metrics = metrics
-        # The use case takes no CPU slot for the model (it mostly waits): the collage, all CPU, takes one here.
-        self._cpu_slots = cpu_slots or contextlib.nullcontext()
 
     def generate(self, request: GenerationInput, progress: Progress) -> Picture:
         """The model's picture, or the collage's when the budget or the model's health says so."""
@@ -74,8 +70,7 @@ class FallbackGenerator:
         self._metrics.fallback(reason)
         span = trace.get_current_span()
         span.set_attribute("imagegen.fallback", reason)
-        with self._cpu_slots:
-            picture = self._collage.generate(request, progress)
+        picture = self._collage.generate(request, progress)  # the collage takes its own CPU slot
         span.set_attribute("imagegen.model", "collage")
         self._metrics.served("collage")
         return dataclasses.replace(picture, stand_in=True)

@@ -26,8 +26,8 @@ from imagegen import refsheet
 from imagegen.domain import CartLine, GenerationInput, Picture, Progress
 from imagegen.errors import GenerationFailed, ModelUnavailable
 from imagegen.image_models import ImageModel, image_model
-from imagegen.secrets import read_secret
-from imagegen.settings import Settings
+from imagegen.gemini_key import read_secret
+from imagegen.settings import GeminiSettings
 
 logger = logging.getLogger(__name__)
 
@@ -553,7 +553,7 @@ class GeminiGenerator:
 
 
 def build_gemini_generator(
-    settings: Settings,
+    settings: GeminiSettings,
     *,
     metrics: GeminiMetrics | None = None,
     spend: SpendMeter | None = None,

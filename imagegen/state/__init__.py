@@ -11,7 +11,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import Protocol
 
-from imagegen.jobs import Generation
+from imagegen.statuses import Generation
 
 INTERRUPTED = "the image generation was interrupted; please try again"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import collections
 import threading
 
-from imagegen.jobs import StatusStore
+from imagegen.statuses import InProcessStatuses
 from imagegen.state import SharedState
 
 
@@ -57,7 +57,7 @@ class MemoryInFlight:
 def memory_state(status_max_entries: int, status_ttl_seconds: float, results_max_entries: int = 256) -> SharedState:
     """Statuses, results and in-flight generations held in this process."""
     return SharedState(
-        statuses=StatusStore(status_max_entries, status_ttl_seconds),
+        statuses=InProcessStatuses(status_max_entries, status_ttl_seconds),
         results=MemoryResultCache(results_max_entries),
         in_flight=MemoryInFlight(),
     )

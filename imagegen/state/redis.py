@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 
 import redis
 
-from imagegen import jobs
+from imagegen import statuses as records
 from imagegen.errors import PeerUnavailable
 from imagegen.redis_client import connect
 from imagegen.state import INTERRUPTED, SharedState
@@ -133,8 +133,8 @@ class RedisStatusStore:
         self._lock = threading.Lock()
         self._owned: set[str] = set()
 
-    def create(self, style: str) -> jobs.Generation:
-        record = jobs.Generation(id=jobs.new_generation_id(), status=jobs.PROCESSING, style=style, created=self._clock())
+    def create(self, style: str) -> records.Generation:
+        record = records.Generation(id=records.new_generation_id(), status=records.PROCESSING, style=style, created=self._clock())
         with self._redis.calling():
             self._create(
                 keys=[_gen(record.id), _lease(record.id), PREFIX + "gens"],
@@ -144,7 +144,7 @@ class RedisStatusStore:
             self._owned.add(record.id)
         return record
 
-    def get(self, generation_id: str) -> jobs.Generation | None:
+    def get(self, generation_id: str) -> records.Generation | None:
         if not generation_id or len(generation_id) > 64:
             return None
         with self._redis.calling():
@@ -152,9 +152,9 @@ class RedisStatusStore:
         if not flat:
             return None
         fields = {flat[i].decode(): flat[i + 1].decode() for i in range(0, len(flat), 2)}
-        return jobs.Generation(
+        return records.Generation(
             id=generation_id,
-            status=fields.get("status", jobs.FAILED),
+            status=fields.get("status", records.FAILED),
             progress=int(fields.get("progress", "0")),
             image_url=fields.get("image_url", ""),
             error_message=fields.get("error_message", ""),
@@ -168,10 +168,10 @@ class RedisStatusStore:
             self._progress(keys=[_gen(generation_id)], args=[percent])
 
     def complete(self, generation_id: str, image_url: str) -> None:
-        self._end(generation_id, "status", jobs.COMPLETED, "progress", 100, "image_url", image_url)
+        self._end(generation_id, "status", records.COMPLETED, "progress", 100, "image_url", image_url)
 
     def fail(self, generation_id: str, message: str) -> None:
-        self._end(generation_id, "status", jobs.FAILED, "error_message", message)
+        self._end(generation_id, "status", records.FAILED, "error_message", message)
 
     def discard(self, generation_id: str) -> None:
         with self._lock:

@@ -25,7 +25,7 @@ from google.cloud.storage.retry import DEFAULT_RETRY
 from google.oauth2 import service_account
 
 from imagegen.errors import NotFound, StoreError
-from imagegen.settings import URL_MODES, Settings
+from imagegen.settings import URL_MODES, GcsSettings
 from imagegen.stores import OBJECT_NAME
 
 # Cloud Storage bucket naming rules; catches "gs://bucket" and other slips at start, not at the first upload.
@@ -256,7 +256,7 @@ class _AlreadyStored(Exception):
     """An upload met an existing object (412 on if_generation_match=0)."""
 
 
-def build_gcs_store(settings: Settings) -> GcsImageStore:
+def build_gcs_store(settings: GcsSettings) -> GcsImageStore:
     """The Cloud Storage store of the settings (GCS_BUCKET, PROJECT_ID, IMAGE_URL_*, STORE_TIMEOUT_SECONDS)."""
     deadline = settings.store_timeout_seconds
     return GcsImageStore(

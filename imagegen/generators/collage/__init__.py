@@ -7,6 +7,7 @@ primitives). This module composes them and encodes the picture.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import random
@@ -42,20 +43,23 @@ class CollageGenerator:
 
     name = "collage"
 
-    def __init__(self, image_format: str = "jpeg") -> None:
-        """image_format: webp, jpeg or png, the encoding of the pictures it draws."""
+    def __init__(self, image_format: str = "jpeg", cpu_slots: contextlib.AbstractContextManager | None = None) -> None:
+        """image_format: webp, jpeg or png, the encoding of the pictures it draws; cpu_slots: held while drawing."""
         if image_format not in FORMATS:
             raise ValueError(f"image format must be one of {', '.join(FORMATS)}, not {image_format!r}")
         self.image_format = image_format
+        # All CPU: drawing takes one of the process's CPU slots (capacity.py), whoever asked for it.
+        self._cpu_slots = cpu_slots or contextlib.nullcontext()
 
     def generate(self, request: GenerationInput, progress: Progress) -> Picture:
         """Draws a request.size x request.size picture of the cart in request.style."""
         if not request.lines:
             raise EmptyCart("the cart is empty: there is nothing to draw")
         try:
-            image = _Collage(request, progress).draw()
-            picture = encode(image, self.image_format)
-            progress(1.0)
+            with self._cpu_slots:
+                image = _Collage(request, progress).draw()
+                picture = encode(image, self.image_format)
+                progress(1.0)
             return picture
         except (MemoryError, OSError, ValueError) as exc:
             log.exception("collage drawing failed")

@@ -1,6 +1,6 @@
 """The status store: lifecycle, monotonic progress, bounds in count and age."""
 
-from imagegen import jobs
+from imagegen import statuses
 
 
 class Clock:
@@ -12,21 +12,21 @@ class Clock:
 
 
 def test_new_generation_is_processing_at_zero():
-    store = jobs.StatusStore(100, 60)
+    store = statuses.InProcessStatuses(100, 60)
     record = store.create("modern")
-    assert (record.status, record.progress) == (jobs.PROCESSING, 0)
+    assert (record.status, record.progress) == (statuses.PROCESSING, 0)
     assert store.get(record.id) == record
 
 
 def test_generation_ids_are_unguessable_and_distinct():
-    store = jobs.StatusStore(100, 60)
+    store = statuses.InProcessStatuses(100, 60)
     ids = {store.create("modern").id for _ in range(50)}
     assert len(ids) == 50
     assert all(len(i) >= 20 for i in ids)
 
 
 def test_progress_never_goes_backwards_and_stays_below_100_while_processing():
-    store = jobs.StatusStore(100, 60)
+    store = statuses.InProcessStatuses(100, 60)
     record = store.create("modern")
     store.progress(record.id, 40)
     store.progress(record.id, 20)
@@ -36,31 +36,31 @@ def test_progress_never_goes_backwards_and_stays_below_100_while_processing():
 
 
 def test_completed_has_progress_100_and_url_and_is_final():
-    store = jobs.StatusStore(100, 60)
+    store = statuses.InProcessStatuses(100, 60)
     record = store.create("modern")
     store.complete(record.id, "http://x/images/generated/a.png")
     store.fail(record.id, "late failure")
     store.progress(record.id, 10)
     done = store.get(record.id)
     assert (done.status, done.progress, done.image_url, done.error_message) == (
-        jobs.COMPLETED, 100, "http://x/images/generated/a.png", "")
+        statuses.COMPLETED, 100, "http://x/images/generated/a.png", "")
 
 
 def test_failed_keeps_message():
-    store = jobs.StatusStore(100, 60)
+    store = statuses.InProcessStatuses(100, 60)
     record = store.create("modern")
     store.fail(record.id, "the model's safety filter blocked the image")
-    assert store.get(record.id).status == jobs.FAILED
+    assert store.get(record.id).status == statuses.FAILED
     assert store.get(record.id).error_message == "the model's safety filter blocked the image"
 
 
 def test_unknown_id_is_none():
-    assert jobs.StatusStore(100, 60).get("nope") is None
+    assert statuses.InProcessStatuses(100, 60).get("nope") is None
 
 
 def test_records_expire_after_ttl():
     clock = Clock()
-    store = jobs.StatusStore(100, 60, clock=clock)
+    store = statuses.InProcessStatuses(100, 60, clock=clock)
     record = store.create("modern")
     clock.now += 61
     assert store.get(record.id) is None
@@ -68,7 +68,7 @@ def test_records_expire_after_ttl():
 
 
 def test_count_bound_evicts_oldest_finished_first_and_keeps_running_ones():
-    store = jobs.StatusStore(10, 3600)
+    store = statuses.InProcessStatuses(10, 3600)
     running = store.create("modern")
     finished = []
     for _ in range(30):

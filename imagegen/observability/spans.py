@@ -1,14 +1,13 @@
-"""Spans of the background work (model call, product pictures, store upload) in the trace of the call that asked."""
+"""Spans of the background work (model call, product pictures, store writes) in the trace of the call that asked."""
 
 from __future__ import annotations
-
-from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 
-from imagegen.domain import GenerationInput, Generator, Picture, Progress
+from imagegen.domain import GenerationInput, Generator, Picture, Pictures, Progress
 from imagegen.errors import GenerationFailed
+from imagegen.stores import ImageStore
 
 _tracer = trace.get_tracer("imagegen.generation")
 
@@ -54,7 +53,7 @@ class TracedGenerator:
 class TracedPictures:
     """Product picture fetches as spans (they run in the generation's worker, in the request's trace)."""
 
-    def __init__(self, inner: Any) -> None:
+    def __init__(self, inner: Pictures) -> None:
         self._inner = inner
 
     def get(self, path: str, deadline: float | None = None) -> Picture | None:
@@ -64,14 +63,11 @@ class TracedPictures:
             span.set_attribute("imagegen.found", picture is not None)
             return picture
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
 
 class TracedStore:
-    """The image store with its writes (the generated image, an upload) as spans; reads pass through."""
+    """The image store with its writes (the generated image, an upload) as spans; reads go straight through."""
 
-    def __init__(self, inner: Any) -> None:
+    def __init__(self, inner: ImageStore) -> None:
         self._inner = inner
 
     def put(self, name: str, data: bytes, content_type: str) -> None:
@@ -80,5 +76,18 @@ class TracedStore:
         with _tracer.start_as_current_span("store image", attributes=attributes):
             self._inner.put(name, data, content_type)
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
+    def get(self, name: str) -> bytes:
+        """The inner store's bytes."""
+        return self._inner.get(name)
+
+    def exists(self, name: str) -> bool:
+        """The inner store's answer."""
+        return self._inner.exists(name)
+
+    def url_for(self, name: str) -> str:
+        """The inner store's URL."""
+        return self._inner.url_for(name)
+
+    def name_from_url(self, url: str) -> str | None:
+        """The inner store's object name."""
+        return self._inner.name_from_url(url)

@@ -6,7 +6,7 @@ import pytest
 
 from imagegen.domain import CartLine, GenerationInput, Product
 from imagegen.generators.gemini import build_gemini_generator
-from imagegen.secrets import SecretError, read_secret
+from imagegen.gemini_key import SecretError, read_secret
 from imagegen.settings import Settings
 from imagegen.styles import resolve_style
 from tests.fakes.fake_gemini import FakeGemini
@@ -73,7 +73,7 @@ def test_generator_uses_the_key_from_the_secret(peer, monkeypatch):
     monkeypatch.delenv("GOOGLE_API_KEY", raising=False)
     with FakeGemini() as fake:
         monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", fake.base_url)
-        generator = build_gemini_generator(Settings(gemini_api_key_secret=SECRET), secret_client=peer.client())
+        generator = build_gemini_generator(Settings(gemini_api_key_secret=SECRET).gemini, secret_client=peer.client())
         request = GenerationInput(lines=(CartLine(Product("m", "Mug"), 1),), style=resolve_style("modern"))
 
         generator.generate(request, lambda _fraction: None)
@@ -87,4 +87,4 @@ def test_generator_start_fails_when_the_secret_is_missing(peer):
     missing = "projects/shop/secrets/gone/versions/3"
 
     with pytest.raises(SecretError, match="projects/shop/secrets/gone/versions/3"):
-        build_gemini_generator(Settings(gemini_api_key_secret=missing), secret_client=peer.client())
+        build_gemini_generator(Settings(gemini_api_key_secret=missing).gemini, secret_client=peer.client())

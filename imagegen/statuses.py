@@ -1,4 +1,4 @@
-"""Generation records and the in-process status store, bounded in count and age."""
+"""Generation records as a caller sees them, and the in-process status store, bounded in count and age."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def new_generation_id() -> str:
     return secrets.token_urlsafe(16)
 
 
-class StatusStore:
+class InProcessStatuses:
     """Thread-safe generation statuses; the oldest records go first when count or age limits are hit.
 
     Progress never goes backwards and a finished generation never changes again.

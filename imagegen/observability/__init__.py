@@ -178,7 +178,7 @@ class Metrics:
         self.queue_depth = prometheus_client.Gauge(
             "imagegen_generations_pending", "Generations accepted and not yet finished.", registry=self.registry
         )
-        # Admission and concurrency (issue 8).
+        # Admission and concurrency.
         self.queued = prometheus_client.Gauge(
             "imagegen_generations_queued", "Generations accepted and waiting for a generation thread.",
             registry=self.registry,
