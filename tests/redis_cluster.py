@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import random
 import shutil
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -11,7 +13,6 @@ import pytest
 import redis
 from redis.cluster import RedisCluster
 
-from tests.service import free_port
 
 
 class RedisClusterServers:
@@ -23,7 +24,7 @@ class RedisClusterServers:
         if self.binary is None or self.cli is None:
             raise RuntimeError("redis-server and redis-cli are needed; apt-get install redis-server")
         self.workdir = workdir
-        self.ports = [free_port() for _ in range(nodes)]
+        self.ports = _free_node_ports(nodes)
         self.processes: list[subprocess.Popen] = []
 
     @property
@@ -100,3 +101,22 @@ def redis_cluster_addr(redis_cluster) -> str:
     """REDIS_ADDR of one cluster node, every node emptied before the test."""
     redis_cluster.flush()
     return redis_cluster.addr
+
+
+def _free_node_ports(count: int) -> list[int]:
+    """Ports free on loopback together with their cluster bus port (port + 10000, so below 55536)."""
+    ports: list[int] = []
+    while len(ports) < count:
+        port = random.randint(20000, 45000)
+        if port not in ports and all(_free(p) for p in (port, port + 10000)):
+            ports.append(port)
+    return ports
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
