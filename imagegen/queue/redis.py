@@ -71,15 +71,16 @@ return 1
 """
 
 # Handed-back entries first (they had started), then abandoned ones past their lease, then the fair order.
+# Answers {0, wake id} (nothing), {1, ...} taken, {2, ...} poisoned, {3, ...} taken again after a lease.
 _TAKE = _LIB + """
 local consumer, lease_ms, max_attempts, scan = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
 local now = now_ms()
-local function started(gid, lane, entry, attempts)
+local function started(gid, lane, entry, attempts, code)
   local job = P .. 'job:' .. gid
   local enq = redis.call('HGET', job, 'enq')
   redis.call('HSET', job, 'n', attempts, 'c', consumer)
   redis.call('SADD', P .. 'busy', lane)
-  return {1, gid, lane, field(entry, 'p'), enq, now, attempts}
+  return {code, gid, lane, field(entry, 'p'), enq, now, attempts}
 end
 local top = redis.call('ZRANGE', P .. 'returned', 0, 0)
 if #top > 0 then
@@ -89,7 +90,7 @@ if #top > 0 then
   local attempts = tonumber(job[3]) + 1
   local got = redis.call('XCLAIM', P .. 'lane:' .. job[1], 'workers', consumer, 0, job[2], 'RETRYCOUNT', attempts)
   redis.call('INCR', P .. 'running')
-  return started(gid, job[1], got[1][2], attempts)
+  return started(gid, job[1], got[1][2], attempts, 1)
 end
 if scan == '1' then
   for _, lane in ipairs(redis.call('SMEMBERS', P .. 'busy')) do
@@ -110,7 +111,7 @@ if scan == '1' then
           return {2, gid, lane, field(entry[2], 'p'), enq, now, attempts}
         end
         local got = redis.call('XCLAIM', stream, 'workers', consumer, lease_ms, p[1], 'RETRYCOUNT', attempts + 1)
-        if #got > 0 then return started(gid, lane, got[1][2], attempts + 1) end
+        if #got > 0 then return started(gid, lane, got[1][2], attempts + 1, 3) end
       end
     end
     tidy_lane(lane)
@@ -129,7 +130,7 @@ local entry = read[1][2][1]
 if entry[1] ~= job[2] then return redis.error_reply('queue out of order in lane ' .. job[1]) end
 if tonumber(job[3]) > tonumber(redis.call('GET', P .. 'v') or '0') then redis.call('SET', P .. 'v', job[3]) end
 redis.call('INCR', P .. 'running')
-return started(gid, job[1], entry[2], 1)
+return started(gid, job[1], entry[2], 1, 1)
 """
 
 _RENEW = _LIB + """
@@ -225,10 +226,10 @@ class RedisQueue:
         while True:
             scan = time.monotonic() >= self._next_scan
             answer = self._run("take", consumer, self._lease_ms, self._max_attempts, "1" if scan else "0")
+            if scan and answer[0] not in (2, 3):  # nothing abandoned: look again in a quarter lease
+                self._next_scan = time.monotonic() + self._lease_ms / 4000
             if answer[0] != 0:
                 return _claimed(answer)
-            if scan:  # nothing abandoned: look again in a quarter lease
-                self._next_scan = time.monotonic() + self._lease_ms / 4000
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return None
