@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
+from imagegen.errors import PeerUnavailable
 from imagegen.queue import Job, lane_for
 from imagegen.queue.memory import MemoryQueue
 from imagegen.queue.redis import RedisQueue
@@ -166,3 +169,51 @@ def test_two_consumers_each_take_a_job_exactly_once(make_queue):
 def test_lanes_are_hashed_user_ids_and_empty_for_calls_without_one():
     assert lane_for("  ") == "" and lane_for("shopper-1") == lane_for(" shopper-1 ")
     assert "shopper" not in lane_for("shopper-1") and len(lane_for("shopper-1")) == 32
+
+
+def test_nothing_is_left_in_redis_once_every_job_has_ended(redis_addr):
+    client = connect(redis_addr)
+    queue = RedisQueue(client, lease_seconds=LEASE, addr=redis_addr)
+    for number in range(12):
+        queue.enqueue(job(f"g{number}", f"lane-{number % 3}"))
+    queue.cancel("g11")
+    queue.hand_back("c1", queue.take("c1").job.generation_id)
+    while (claimed := queue.take("c1")) is not None:
+        queue.ack(claimed.job.generation_id)
+    left = sorted(key.decode() for key in client.keys("imagegen:*"))
+    assert left == ["imagegen:{queue}:running", "imagegen:{queue}:seq", "imagegen:{queue}:v", "imagegen:{queue}:wake"]
+
+
+def test_redis_away_is_peer_unavailable_and_the_queue_works_again_after(redis_server, redis_addr):
+    queue = RedisQueue(connect(redis_addr), lease_seconds=LEASE, addr=redis_addr)
+    queue.enqueue(job("before"))
+    redis_server.stop()
+    with pytest.raises(PeerUnavailable, match="generation queue \\(Redis at 127.0.0.1"):
+        queue.enqueue(job("during"))
+    with pytest.raises(PeerUnavailable):
+        queue.take("c1", block_seconds=0.1)
+    redis_server.start()  # no persistence: what was queued is gone with the server, the queue starts afresh
+    assert queue.enqueue(job("after")) is True
+    assert queue.take("c1").job.generation_id == "after"
+
+
+def test_many_threads_on_two_replicas_take_every_job_exactly_once(make_queue):
+    queues = [make_queue(), make_queue()]
+    for number in range(60):
+        queues[0].enqueue(job(f"g{number}", f"lane-{number % 7}"))
+    taken: list[str] = []
+    lock = threading.Lock()
+
+    def work(queue, consumer: str) -> None:
+        while (claimed := queue.take(consumer)) is not None:
+            with lock:
+                taken.append(claimed.job.generation_id)
+            queue.ack(claimed.job.generation_id)
+
+    threads = [threading.Thread(target=work, args=(queues[n % 2], f"c{n}")) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(taken) == sorted(f"g{n}" for n in range(60))
+    assert (queues[1].depth().waiting, queues[1].depth().running) == (0, 0)

@@ -7,6 +7,7 @@ import threading
 
 import pytest
 
+from imagegen.errors import PeerUnavailable
 from imagegen.quota import GeminiQuota, QuotaPolicy, QuotaTimeout
 from imagegen.quota.memory import MemoryQuotaStore
 from imagegen.quota.redis import RedisQuotaStore
@@ -138,3 +139,12 @@ def _try(quota: GeminiQuota):
         return quota.acquire(MODEL, timeout=0.05)
     except QuotaTimeout:
         return None
+
+
+def test_redis_away_is_peer_unavailable(redis_server, redis_addr):
+    quota = GeminiQuota(RedisQuotaStore(connect(redis_addr), redis_addr), QuotaPolicy(max_concurrent=2))
+    redis_server.stop()
+    with pytest.raises(PeerUnavailable, match="Gemini quota \\(Redis at 127.0.0.1"):
+        quota.acquire(MODEL, timeout=0.1)
+    redis_server.start()
+    quota.release(quota.acquire(MODEL, timeout=1))

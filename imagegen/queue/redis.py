@@ -18,7 +18,9 @@ finds it with its delivery count, which XAUTOCLAIM does not return and poisoning
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 
 import redis
 
@@ -265,24 +267,18 @@ class RedisQueue:
         with self._calling():
             return self._scripts[name](keys=[PREFIX + "order"], args=[PREFIX, *args])
 
-    def _calling(self):
+    def _calling(self) -> contextlib.AbstractContextManager[None]:
         return _calling(self._addr)
 
 
-class _calling:
+@contextlib.contextmanager
+def _calling(addr: str) -> Iterator[None]:
     """Turns a Redis error into PeerUnavailable naming the address, as the shared state does."""
-
-    def __init__(self, addr: str) -> None:
-        self._addr = addr
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind, error, trace) -> bool:
-        if isinstance(error, redis.RedisError):
-            detail = "no answer in time" if isinstance(error, redis.TimeoutError) else type(error).__name__
-            raise PeerUnavailable(f"the generation queue (Redis at {self._addr or '?'})", detail) from None
-        return False
+    try:
+        yield
+    except redis.RedisError as error:
+        detail = "no answer in time" if isinstance(error, redis.TimeoutError) else type(error).__name__
+        raise PeerUnavailable(f"the generation queue (Redis at {addr or '?'})", detail) from None
 
 
 def _claimed(answer: list) -> Claimed:
