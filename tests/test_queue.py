@@ -97,9 +97,9 @@ def test_a_renewed_lease_keeps_the_job_with_its_consumer(make_queue):
     one, two = make_queue(), make_queue()
     one.enqueue(job("g1"))
     one.take("replica-a")
-    for _ in range(4):  # about two leases in all, renewed every half lease
+    for _ in range(8):  # about two leases in all, renewed every quarter lease
         assert one.renew("replica-a", "g1") is True
-        assert two.take("replica-b", block_seconds=LEASE / 2) is None
+        assert two.take("replica-b", block_seconds=LEASE / 4) is None
     assert one.ack("g1") is True
 
 
