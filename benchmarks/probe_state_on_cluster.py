@@ -1,4 +1,4 @@
-"""Probe (not a test): which operations of today's imagegen/state/redis.py work on a Redis Cluster.
+"""Probe (not a test): which operations of today's imagegen/state/redis.py and limits.py work on a Redis Cluster.
 
 Starts a real 3-node cluster on loopback, builds redis_state() with a cluster client and runs each operation,
 printing ok or the error. Run: .venv/bin/python benchmarks/probe_state_on_cluster.py
@@ -12,6 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from imagegen.limits import RedisSpendLedger, RedisWindowCounter  # noqa: E402
 from imagegen.redis_connect import connect  # noqa: E402
 from imagegen.state.redis import redis_state  # noqa: E402
 from tests.redis_cluster import RedisClusterServers  # noqa: E402
@@ -43,6 +44,10 @@ def main() -> None:
                 ("in_flight.replace (inflight:<key>)", lambda: state.in_flight.replace("key", "g1", "g2")),
                 ("in_flight.release (inflight:<key>)", lambda: state.in_flight.release("key", "g2")),
                 ("heartbeat (pipeline of SET lease:<id>)", state.statuses.heartbeat),
+                ("limits: rate limit hit (ratelimit:<hash>)", lambda: RedisWindowCounter(client).hit("k", 60)),
+                ("limits: spend add (MULTI INCRBYFLOAT+EXPIRE spend:<day>)",
+                 lambda: RedisSpendLedger(client).add("2026-12-02", 0.04)),
+                ("limits: spend total (spend:<day>)", lambda: RedisSpendLedger(client).total("2026-12-02")),
             ]
             for name, probe in probes:
                 try:
