@@ -1,0 +1,41 @@
+"""The wait estimate: from run times and throughput, the same for every replica sharing Redis."""
+
+from __future__ import annotations
+
+import pytest
+
+from imagegen.estimate import WINDOW_SECONDS, Estimator, MemoryRunLog, RedisRunLog
+from imagegen.redis_connect import connect
+from tests.redis_cluster import redis_cluster, redis_cluster_addr  # noqa: F401 (fixtures)
+
+
+@pytest.fixture(params=["memory", "redis", "cluster"])
+def make_log(request):
+    if request.param == "memory":
+        shared = MemoryRunLog()
+        yield lambda: shared
+        return
+    addr = request.getfixturevalue("redis_addr" if request.param == "redis" else "redis_cluster_addr")
+    clients = []
+
+    def make():
+        clients.append(connect(addr, timeout_seconds=2))
+        return RedisRunLog(clients[-1], addr)
+
+    yield make
+    for client in clients:
+        client.close()
+
+
+def test_nothing_known_is_zero(make_log):
+    assert Estimator(make_log(), refresh_seconds=0).estimate(5) == 0
+
+
+def test_waiting_jobs_are_estimated_from_throughput_and_run_time_alike_on_every_replica(make_log):
+    one, two = Estimator(make_log(), refresh_seconds=0), Estimator(make_log(), refresh_seconds=0)
+    for _ in range(int(WINDOW_SECONDS)):  # one completion a second over the window, 10 s each
+        one.record(10.0)
+    assert two.estimate(0) == one.estimate(0) == 11  # next start in ~1 s, then the run
+    assert two.estimate(9) == 20
+    assert two.estimate(9) > two.estimate(3) > two.estimate(0)
+    assert two.estimate(0, running_for=4.0) == 6 and two.estimate(0, running_for=30.0) == 1
