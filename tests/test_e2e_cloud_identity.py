@@ -195,3 +195,23 @@ def test_a_denied_sign_blob_fails_the_generation_with_a_clear_status(tmp_path, d
         assert_no_secret_in(service)
     finally:
         service.close()
+
+
+def test_vertex_ai_with_tokens_refused_fails_the_generation_plainly(tmp_path, devstack, gemini, bucket, iam):
+    with FakeMetadataServer(email=EMAIL, token=TOKEN, project=PROJECT) as unbound:
+        unbound.refuse_tokens()
+        service = start(tmp_path, {**peer_env(devstack), **vertex_env(unbound, gemini, bucket, iam),
+                                   "GEMINI_TIMEOUT_SECONDS": "5", "GEMINI_TOTAL_TIMEOUT_SECONDS": "10"})
+        try:
+            service.wait_serving()
+            generation = service.stub.GenerateCartImage(cart(WATCH, 4), timeout=10)
+            final, _ = service.wait_finished(generation.generation_id)
+            assert (final.status, final.error_message) == (
+                "failed", "The image service is unavailable right now. Please try again later.")
+            assert unbound.token_requests
+            (line,) = [r for r in service.log_records() if r["message"] == "gemini credentials could not be used"]
+            assert "Status: 403" in line["detail"] and "not bound to a Google service account" in line["detail"]
+            assert [r for r in gemini.requests if r.model] == []  # no call went out without a token
+            assert_no_secret_in(service)
+        finally:
+            service.close()

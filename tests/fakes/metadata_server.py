@@ -27,6 +27,7 @@ class FakeMetadataServer:
     def __init__(self, *, email: str, token: str, project: str) -> None:
         self.email, self.token, self.project = email, token, project
         self.token_requests: list[str] = []
+        self.token_refusal: tuple[int, str] | None = None  # refuse_tokens() sets it
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer((HOST, 0), _Handler)
         self._httpd.daemon_threads = True
@@ -53,11 +54,20 @@ class FakeMetadataServer:
         if path == _ACCOUNT + "token":
             with self._lock:
                 self.token_requests.append(",".join(query.get("scopes", [])))
+                refusal = self.token_refusal
+            if refusal is not None:
+                return refusal[0], "text/plain", refusal[1]
             body = {"access_token": self.token, "expires_in": 3599, "token_type": "Bearer"}
             return 200, "application/json", json.dumps(body)
         if path == "/computeMetadata/v1/project/project-id":
             return 200, "text/plain", self.project
         return 404, "text/plain", "not found"  # universe-domain and the rest: google-auth's defaults apply
+
+    def refuse_tokens(self, status: int = 403, message: str = "") -> None:
+        """Token requests answer this status, as GKE's metadata server does for an unbound Kubernetes account."""
+        with self._lock:
+            self.token_refusal = (status, message or "The Kubernetes service account is not bound to a Google "
+                                                     "service account (iam.gke.io/gcp-service-account)")
 
     def stop(self) -> None:
         """Stops answering; the port closes (clients then see connection refused)."""
