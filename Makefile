@@ -6,7 +6,17 @@ UV_VERSION := 0.13.9
 
 GO ?= $(shell command -v go || echo /usr/local/go/bin/go)
 
-.PHONY: demo shop test test-go system-packages bench genproto genproto-go clean
+# Deployment and operations tools, built from the Go module proxy into .tools/bin (once; the Go build
+# cache makes a rebuild on the same machine take seconds). A stamp per version rebuilds on a bump.
+TOOLS := $(abspath .tools/bin)
+HELM_VERSION := v3.22.0
+KUSTOMIZE_VERSION := v5.7.1
+PROMTOOL_VERSION := v0.316.0
+GRPCURL_VERSION := v1.9.4
+TOOL_STAMPS := $(TOOLS)/.helm-$(HELM_VERSION) $(TOOLS)/.kustomize-$(KUSTOMIZE_VERSION) \
+	$(TOOLS)/.promtool-$(PROMTOOL_VERSION) $(TOOLS)/.grpcurl-$(GRPCURL_VERSION)
+
+.PHONY: demo shop test test-go system-packages bench genproto genproto-go clean tools grpcurl
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -23,13 +33,32 @@ shop: $(VENV)/.installed
 	$(PY) -m devstack.shop
 
 ## test: the whole test suite (what CI runs): system packages if missing, the kit's Go tests, then pytest
-test: system-packages $(VENV)/.installed
+test: system-packages $(VENV)/.installed tools
 	$(MAKE) test-go
 	$(PY) -m pytest -q
 
 ## system-packages: chromium, redis-server (and python3-venv for Debian's python3) when missing; before .venv
 system-packages:
 	PYTHON=$(PYTHON) .ci/install-system-packages
+
+## tools: helm, kustomize, promtool and grpcurl at pinned versions in .tools/bin (first build a few minutes)
+tools: $(TOOL_STAMPS)
+
+## grpcurl: only grpcurl (.tools/bin/grpcurl), for the README's examples
+grpcurl: $(TOOLS)/.grpcurl-$(GRPCURL_VERSION)
+
+$(TOOLS)/.helm-$(HELM_VERSION):
+	GOBIN=$(TOOLS) GOFLAGS=-trimpath $(GO) install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+	touch $@
+$(TOOLS)/.kustomize-$(KUSTOMIZE_VERSION):
+	GOBIN=$(TOOLS) GOFLAGS=-trimpath $(GO) install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
+	touch $@
+$(TOOLS)/.promtool-$(PROMTOOL_VERSION):
+	GOBIN=$(TOOLS) GOFLAGS=-trimpath $(GO) install github.com/prometheus/prometheus/cmd/promtool@$(PROMTOOL_VERSION)
+	touch $@
+$(TOOLS)/.grpcurl-$(GRPCURL_VERSION):
+	GOBIN=$(TOOLS) GOFLAGS=-trimpath $(GO) install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
+	touch $@
 
 ## test-go: the frontend kit's Go tests (modules come from the Go module proxy on first run)
 test-go:
@@ -52,4 +81,4 @@ genproto-go: $(VENV)/.installed
 	PYTHON=$(abspath $(PY)) frontend-kit/genproto.sh
 
 clean:
-	rm -rf $(VENV) out .pytest_cache .hypothesis
+	rm -rf $(VENV) out .pytest_cache .hypothesis .tools

@@ -4,20 +4,15 @@ from __future__ import annotations
 
 import ast
 import copy
-import json
-import os
 import re
-import shutil
-import subprocess
-import textwrap
 from pathlib import Path
 from typing import Any
 
-import kubernetes_validate
 import pytest
 import yaml
 
 from imagegen.settings import Settings
+from tests.k8s_tools import assert_valid, helm_lint, helm_template, kustomize_build, load_docs, shop_overlay
 
 ROOT = Path(__file__).resolve().parents[1]
 PLAIN = ROOT / "kubernetes-manifests" / "imagegenerationservice.yaml"
@@ -30,8 +25,6 @@ SETTINGS = ROOT / "imagegen" / "settings.py"
 README = ROOT / "README.md"
 
 NAME = "imagegenerationservice"
-# The Kubernetes version the manifests are validated against (GKE's regular channel or older).
-K8S_VERSION = "1.32"
 # Read by the Google SDKs the service uses, not by Settings; operators may set them too.
 SDK_ENV = {
     "GOOGLE_GEMINI_BASE_URL", "GOOGLE_VERTEX_BASE_URL", "STORAGE_EMULATOR_HOST", "GOOGLE_APPLICATION_CREDENTIALS"
@@ -71,11 +64,6 @@ def readme_config_names() -> set[str]:
     return set(re.findall(r"^\|\s*`([A-Z][A-Z0-9_]*)`\s*\|", README.read_text(), flags=re.MULTILINE))
 
 
-def load_docs(text: str) -> list[dict[str, Any]]:
-    """The non-empty YAML documents of a manifest stream."""
-    return [doc for doc in yaml.safe_load_all(text) if doc]
-
-
 def find(docs: list[dict[str, Any]], kind: str, name: str = NAME) -> dict[str, Any]:
     """The one document of this kind and name."""
     found = [d for d in docs if d["kind"] == kind and d["metadata"]["name"] == name]
@@ -94,123 +82,10 @@ def env_of(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {entry["name"]: entry for entry in container.get("env", [])}
 
 
-def assert_valid(docs: list[dict[str, Any]]) -> None:
-    """Every document validates against the Kubernetes schema in strict mode (no unknown fields)."""
-    assert docs, "no documents to validate"
-    for doc in docs:
-        try:
-            kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
-        except kubernetes_validate.ValidationError as error:
-            where = ".".join(str(p) for p in error.path)
-            pytest.fail(f"{doc['kind']}/{doc['metadata']['name']}: {where}: {error.message}")
-
-
-# ---------------------------------------------------------------------------------------------------
-# Helm without helm: a renderer for exactly the template constructs the chart uses
-# (if/else/end, whitespace trimming, .Values/.Release/.Chart, quote, default, toYaml, nindent, not).
-
-_ACTION = re.compile(r"\{\{(-?)\s*(.*?)\s*(-?)\}\}", re.DOTALL)
-
-
-def _go_string(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return "" if value is None else str(value)
-
-
-def _operand(token: str, context: dict[str, Any]) -> Any:
-    if token.startswith('"'):
-        return json.loads(token)
-    if token.isdigit():
-        return int(token)
-    if not token.startswith("."):
-        raise AssertionError(f"template construct not supported by the test renderer: {token!r}")
-    value: Any = context
-    for key in token[1:].split("."):
-        if not isinstance(value, dict) or key not in value:
-            pytest.fail(f"the template reads {token}, which values.yaml does not define")
-        value = value[key]
-    return value
-
-
-def _evaluate(expression: str, context: dict[str, Any]) -> Any:
-    first, *stages = (stage.strip() for stage in expression.split("|"))
-    function, *args = first.split()
-    if function == "toYaml":
-        value: Any = yaml.safe_dump(_operand(args[0], context), default_flow_style=False, sort_keys=False).rstrip("\n")
-    elif function == "not":
-        value = not _operand(args[0], context)
-    else:
-        value = _operand(first, context)
-    for stage in stages:
-        function, *args = stage.split()
-        if function == "quote":
-            value = json.dumps(_go_string(value))
-        elif function == "default":
-            value = value or _operand(args[0], context)
-        elif function == "nindent":
-            value = "\n" + textwrap.indent(_go_string(value), " " * int(args[0]))
-        else:
-            raise AssertionError(f"template function not supported by the test renderer: {function}")
-    return value
-
-
-def render_template(text: str, context: dict[str, Any]) -> str:
-    """Renders a Go template the way helm would, for the constructs listed above."""
-    tokens: list[tuple[str, str]] = []
-    position, trim_next = 0, False
-    for match in _ACTION.finditer(text):
-        chunk = text[position : match.start()]
-        chunk = chunk.lstrip() if trim_next else chunk
-        tokens.append(("text", chunk.rstrip() if match.group(1) else chunk))
-        tokens.append(("action", match.group(2)))
-        position, trim_next = match.end(), bool(match.group(3))
-    tail = text[position:]
-    tokens.append(("text", tail.lstrip() if trim_next else tail))
-
-    out: list[str] = []
-    # Each frame: (this branch is emitting, some branch of this if has been taken).
-    frames: list[tuple[bool, bool]] = []
-    emitting = True
-    for kind, body in tokens:
-        if kind == "text":
-            if emitting:
-                out.append(body)
-        elif body.startswith("if "):
-            taken = emitting and bool(_evaluate(body[3:], context))
-            frames.append((emitting, taken))
-            emitting = taken
-        elif body == "else":
-            outer, taken = frames[-1]
-            emitting = outer and not taken
-        elif body == "end":
-            emitting, _ = frames.pop()
-        elif emitting:
-            out.append(_go_string(_evaluate(body, context)))
-    assert not frames, "unbalanced if/end in the template"
-    return "".join(out)
-
-
 def render_chart(**settings: Any) -> list[dict[str, Any]]:
-    """The chart's documents for values.yaml plus --set style overrides (dots become __)."""
-    values = yaml.safe_load((CHART / "values.yaml").read_text())
-    for dotted, value in settings.items():
-        *path, leaf = dotted.split("__")
-        node = values
-        for key in path:
-            node = node.setdefault(key, {})
-        node[leaf] = value
-    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
-    context = {
-        "Values": values,
-        "Release": {"Name": "online-boutique", "Namespace": "shop"},
-        "Chart": {"Name": chart["name"], "Version": chart["version"], "AppVersion": chart["appVersion"]},
-    }
-    return load_docs(render_template(TEMPLATE.read_text(), context))
+    """`helm template` of the chart for values.yaml plus --set overrides (dots written as __)."""
+    return helm_template(**settings)
 
-
-# ---------------------------------------------------------------------------------------------------
-# Kustomize: the component applied to an overlay holding a minimal frontend.
 
 FRONTEND = """\
 apiVersion: apps/v1
@@ -237,107 +112,15 @@ spec:
 """
 
 
-def render_component_in_python(frontend: str) -> list[dict[str, Any]]:
-    """What kustomize makes of the overlay, for machines without kubectl: the component's resources plus
-    its strategic-merge patches of containers' env lists (the only kind of patch the component uses)."""
-    kustomization = yaml.safe_load((COMPONENT / "kustomization.yaml").read_text())
-    docs = load_docs(frontend)
-    for resource in kustomization["resources"]:
-        docs += load_docs((COMPONENT / resource).read_text())
-    for entry in kustomization.get("patches", []):
-        patch = yaml.safe_load(entry["patch"])
-        target = find(docs, patch["kind"], patch["metadata"]["name"])
-        containers = {c["name"]: c for c in target["spec"]["template"]["spec"]["containers"]}
-        for patched in patch["spec"]["template"]["spec"]["containers"]:
-            assert set(patched) == {"name", "env"}, "the Python renderer only merges env lists"
-            env = containers[patched["name"]].setdefault("env", [])
-            for variable in patched["env"]:
-                env[:] = [e for e in env if e["name"] != variable["name"]] + [variable]
-    return docs
-
-
-def kustomize_command() -> list[str] | None:
-    """`kubectl kustomize` or `kustomize build`, whichever exists; None where neither does."""
-    if shutil.which("kubectl"):
-        return [shutil.which("kubectl"), "kustomize"]
-    if shutil.which("kustomize"):
-        return [shutil.which("kustomize"), "build"]
-    return None
-
-
-def render_component_with_kustomize(command: list[str], tmp: Path) -> list[dict[str, Any]]:
-    """The command's rendering of an overlay holding FRONTEND and the component."""
-    # kustomize refuses absolute component paths, so the component is copied next to the overlay.
-    shutil.copytree(COMPONENT, tmp / "components" / "image-generation")
-    overlay = tmp / "overlay"
-    overlay.mkdir()
-    (overlay / "frontend.yaml").write_text(FRONTEND)
-    (overlay / "kustomization.yaml").write_text(
-        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
-        "resources:\n- frontend.yaml\ncomponents:\n- ../components/image-generation\n"
-    )
-    result = subprocess.run([*command, str(overlay)], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, f"{' '.join(command)} failed:\n{result.stderr}"
-    return load_docs(result.stdout)
-
-
-def normalised(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """A copy of the documents sorted by kind and name, with env lists sorted by name."""
-    docs = copy.deepcopy(sorted(docs, key=lambda d: (d["kind"], d["metadata"]["name"])))
-    for doc in docs:
-        for container in doc.get("spec", {}).get("template", {}).get("spec", {}).get("containers", []):
-            container.get("env", []).sort(key=lambda e: e["name"])  # merge order is not meaningful
-    return docs
-
-
-GOLDEN = ROOT / "tests" / "data" / "component-rendered.yaml"
-GOLDEN_HEADER = """\
-# `kubectl kustomize` of an overlay holding tests/test_deploy.py's FRONTEND plus
-# kustomize/components/image-generation, normalised (documents by kind/name, env lists by name).
-# Regenerate with kubectl (or kustomize) on PATH after changing the component:
-#   UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/test_deploy.py -k golden
-"""
+def render_overlay(tmp: Path, *components: str) -> list[dict[str, Any]]:
+    """`kustomize build` of an overlay shaped like the shop's kustomize/ (base + components/...)."""
+    return kustomize_build(shop_overlay(tmp, {"frontend.yaml": FRONTEND}, list(components)))
 
 
 @pytest.fixture(scope="module")
-def kustomized(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]] | None:
-    """kubectl's (or kustomize's) rendering of the overlay; None where neither binary exists (none is in this
-    project's package registries)."""
-    command = kustomize_command()
-    if command is None:
-        return None
-    return render_component_with_kustomize(command, tmp_path_factory.mktemp("kustomize"))
-
-
-@pytest.fixture(scope="module")
-def golden(kustomized: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
-    """The golden rendering; rewritten from kubectl first when UPDATE_GOLDEN=1."""
-    if os.environ.get("UPDATE_GOLDEN") == "1":
-        if kustomized is None:
-            pytest.fail("UPDATE_GOLDEN=1 needs kubectl or kustomize on PATH: the golden file comes from kustomize")
-        GOLDEN.parent.mkdir(exist_ok=True)
-        GOLDEN.write_text(GOLDEN_HEADER + yaml.safe_dump_all(normalised(kustomized), sort_keys=True))
-    return load_docs(GOLDEN.read_text())
-
-
-@pytest.fixture(scope="module")
-def rendered_component(kustomized: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
-    """kubectl's rendering of the overlay; where no binary exists, the Python rendering, which
-    test_python_rendering_matches_golden holds to what kubectl produced."""
-    if kustomized is None:
-        print("kubectl/kustomize not found: rendering the component in Python")
-        return render_component_in_python(FRONTEND)
-    return kustomized
-
-
-def test_python_rendering_matches_golden(golden: list[dict[str, Any]]) -> None:
-    assert normalised(render_component_in_python(FRONTEND)) == golden
-
-
-def test_rendered_component_matches_golden(
-    rendered_component: list[dict[str, Any]], golden: list[dict[str, Any]]
-) -> None:
-    assert normalised(rendered_component) == golden
+def rendered_component(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
+    """kustomize's rendering of the shop-like overlay with the image-generation component."""
+    return render_overlay(tmp_path_factory.mktemp("kustomize"), "image-generation")
 
 
 @pytest.fixture(scope="module")
@@ -348,8 +131,27 @@ def plain() -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def chart() -> list[dict[str, Any]]:
-    """The chart rendered with values.yaml and create=true, as `--set imageGenerationService.create=true`."""
+    """`helm template --set imageGenerationService.create=true` of the chart."""
     return render_chart(imageGenerationService__create=True)
+
+
+# The brief's install command (the seed README's Helm section) and the README's, as an operator runs them.
+SEED_FLAGS = {"imageGenerationService__create": True, "imageGenerationService__gcsBucket": "your-bucket",
+              "imageGenerationService__projectId": "your-project", "imageGenerationService__geminiApiKey": "your-api-key"}
+README_SHELL = {"IMAGE": "us-central1-docker.pkg.dev/my-project/images/imagegenerationservice:v0.1.0",
+                "GSA": "imagegenerationservice@my-project.iam.gserviceaccount.com", "BUCKET": "my-project-cart-images",
+                "PROJECT_ID": "my-project"}
+
+
+def readme_helm_flags() -> dict[str, str]:
+    """The --set pairs of the README's `helm upgrade --install` command, its shell variables filled in."""
+    text = README.read_text()
+    command = re.search(r"^helm upgrade --install .*?(?<!\\)\n", text, flags=re.MULTILINE | re.DOTALL)
+    assert command, "README.md has no `helm upgrade --install` command"
+    pairs = re.findall(r"--set (\S+?)=(\S+)", command.group(0))
+    assert pairs, command.group(0)
+    fill = lambda value: re.sub(r"\$(\w+)", lambda m: README_SHELL[m.group(1)], value)  # noqa: E731
+    return {key.replace(".", "__"): fill(value) for key, value in pairs}
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -698,3 +500,76 @@ def test_service_account_carries_the_workload_identity_placeholder(plain: list[d
 def test_resources_match_the_chart_defaults(plain: list[dict[str, Any]]) -> None:
     values = yaml.safe_load((CHART / "values.yaml").read_text())
     assert server(find(plain, "Deployment"))["resources"] == values["imageGenerationService"]["resources"]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Real helm and kustomize, as an operator runs them.
+
+
+@pytest.mark.parametrize("flags", [{}, SEED_FLAGS, "readme", {"imageGenerationService__create": True,
+                                                            "imageGenerationService__monitoring__create": True,
+                                                            "networkPolicies__create": True}],
+                         ids=["defaults", "seed-install", "readme-install", "monitoring-and-policies"])
+def test_helm_lint_passes_strictly(flags: dict[str, Any] | str) -> None:
+    output = helm_lint(**(readme_helm_flags() if flags == "readme" else flags))
+    assert "1 chart(s) linted, 0 chart(s) failed" in output
+
+
+def test_the_seed_install_command_renders_valid_objects_with_the_key_in_a_secret() -> None:
+    docs = render_chart(**SEED_FLAGS)
+    assert_valid(docs)
+    env = env_of(server(find(docs, "Deployment")))
+    assert (env["GCS_BUCKET"]["value"], env["PROJECT_ID"]["value"]) == ("your-bucket", "your-project")
+    ref = env["GEMINI_API_KEY"]["valueFrom"]["secretKeyRef"]
+    assert find(docs, "Secret", ref["name"])["stringData"] == {ref["key"]: "your-api-key"}
+
+
+def test_the_readme_install_command_renders_what_it_says() -> None:
+    docs = render_chart(**readme_helm_flags())
+    assert_valid(docs)
+    assert all(d["metadata"].get("namespace") == "shop" for d in docs)
+    deployment = find(docs, "Deployment")
+    env = {name: entry.get("value") for name, entry in env_of(server(deployment)).items()}
+    assert server(deployment)["image"] == README_SHELL["IMAGE"]
+    assert env["GEMINI_API_KEY_SECRET"] == "projects/my-project/secrets/gemini-api-key/versions/latest"
+    assert Settings.from_env(env).gcs_bucket == README_SHELL["BUCKET"]
+    annotations = find(docs, "ServiceAccount")["metadata"]["annotations"]
+    assert annotations == {"iam.gke.io/gcp-service-account": README_SHELL["GSA"]}
+
+
+def test_the_chart_scrapes_the_side_port_and_carries_the_alert_rules_when_asked() -> None:
+    docs = render_chart(imageGenerationService__create=True, imageGenerationService__monitoring__create=True)
+    assert_valid(docs)
+    monitoring = find(docs, "PodMonitoring")
+    assert monitoring["spec"]["selector"]["matchLabels"] == find(docs, "Deployment")["spec"]["selector"]["matchLabels"]
+    assert monitoring["spec"]["endpoints"] == [{"port": "http", "path": "/metrics", "interval": "30s"}]
+    ports = {p["name"]: p["containerPort"] for p in server(find(docs, "Deployment"))["ports"]}
+    assert ports["http"] == 8081  # the side port: /healthz, /metrics
+    rules = yaml.safe_load((ROOT / "monitoring" / "alerts.rules.yaml").read_text())
+    assert find(docs, "Rules", f"{NAME}-alerts")["spec"] == rules
+    assert not [d for d in render_chart(imageGenerationService__create=True) if d["kind"] in ("PodMonitoring", "Rules")]
+
+
+def test_the_overlay_with_every_component_builds_into_valid_objects(tmp_path: Path) -> None:
+    docs = render_overlay(tmp_path, "image-generation", "image-generation-network-policies",
+                          "image-generation-monitoring")
+    assert_valid(docs)
+    kinds = sorted(f"{d['kind']}/{d['metadata']['name']}" for d in docs)
+    assert f"PodMonitoring/{NAME}" in kinds and f"Rules/{NAME}-alerts" in kinds
+    assert f"NetworkPolicy/cartservice-admits-{NAME}" in kinds
+    rules = yaml.safe_load((ROOT / "monitoring" / "alerts.rules.yaml").read_text())
+    assert find(docs, "Rules", f"{NAME}-alerts")["spec"] == rules
+    chart = render_chart(imageGenerationService__create=True, imageGenerationService__monitoring__create=True)
+    assert find(docs, "PodMonitoring")["spec"] == find(chart, "PodMonitoring")["spec"]
+
+
+def test_an_unknown_field_fails_validation(plain: list[dict[str, Any]]) -> None:
+    deployment = copy.deepcopy(find(plain, "Deployment"))
+    server(deployment)["readinesProbe"] = {"grpc": {"port": 8080}}  # a typo the API server would refuse
+    with pytest.raises(pytest.fail.Exception, match="readinesProbe"):
+        assert_valid([deployment])
+    monitoring = copy.deepcopy(find(render_chart(imageGenerationService__create=True,
+                                                 imageGenerationService__monitoring__create=True), "PodMonitoring"))
+    monitoring["spec"]["endpoints"][0]["intervall"] = "30s"
+    with pytest.raises(pytest.fail.Exception, match="intervall"):
+        assert_valid([monitoring])

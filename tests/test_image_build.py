@@ -305,7 +305,7 @@ def test_image_exposes_grpc_and_http_and_starts_the_service() -> None:
 @pytest.mark.parametrize(
     "path", [".git/HEAD", ".venv/bin/python", "tests/test_deploy.py", "benchmarks/measure_memory.py",
              "devstack/catalog.py", "imagegen/__pycache__/settings.cpython-311.pyc", ".pytest_cache/v/x",
-             ".hypothesis/examples/x", "helm-chart/values.yaml"],
+             ".hypothesis/examples/x", "helm-chart/values.yaml", ".tools/bin/helm", "monitoring/dashboard.json"],
 )
 def test_dockerignore_keeps_out(path: str) -> None:
     assert ignored(path, dockerignore_patterns())

@@ -1,12 +1,13 @@
 """Proves the install guide on Online Boutique's real frontend (not part of the tests: it needs the shop).
 
     frontend-kit/scripts/install-into-shop.sh /tmp/shop          # a fresh copy of microservices-demo
-    (cd /tmp/shop/src/frontend && ./genproto.sh && go build -o frontend .)
+    (cd /tmp/shop/src/frontend && go build -o frontend .)
     .venv/bin/python frontend-kit/scripts/try_with_shop.py /tmp/shop/src/frontend
 
 Starts the dev stack and the service (PUBLIC_BASE_URL=/cart/image, as the manifests set it), runs the
 shop's frontend binary with ENABLE_IMAGE_GENERATION=true, fills the session's cart, and drives the kit's
-routes through the frontend: generate, status until completed, the image through the frontend.
+routes through the frontend: generate, status until completed, the image through the frontend, and
+"Download picture" (the same bytes, as an attachment).
 """
 
 from __future__ import annotations
@@ -26,14 +27,15 @@ from devstack.process import ServiceProcess, free_port, wait_for  # noqa: E402
 from devstack.servers import start_devstack  # noqa: E402
 
 
-def call(url: str, session: str, body: bytes | None = None) -> tuple[int, str, bytes]:
+def call(url: str, session: str, body: bytes | None = None, header: str = "Content-Type") -> tuple[int, str, bytes]:
+    """(status, the named response header, body) of a request in the shopper's session."""
     request = urllib.request.Request(url, data=body, headers={"Cookie": f"shop_session-id={session}",
                                                                   "Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(request, timeout=10) as answer:
-            return answer.status, answer.headers.get("Content-Type", ""), answer.read()
+            return answer.status, answer.headers.get(header, ""), answer.read()
     except urllib.error.HTTPError as error:
-        return error.code, error.headers.get("Content-Type", ""), error.read()
+        return error.code, error.headers.get(header, ""), error.read()
     except urllib.error.URLError:
         return 0, "", b""
 
@@ -139,8 +141,13 @@ def main(frontend_dir: str) -> int:
             print("status:", status)
             code, content_type, image = call(base + status["image_url"], session)
             print("image through the frontend:", code, content_type, len(image), "bytes", image[:8])
+            download = call(f"{base}/cart/image/download/{generation}?style=vintage", session,
+                            header="Content-Disposition")
+            print("download:", download[0], download[1], len(download[2]), "bytes, same as the image:",
+                  download[2] == image)
             print("unknown id:", call(base + "/cart/image/status/nosuchid", session))
-            ok = code == 200 and content_type == "image/png" and image.startswith(b"\x89PNG")
+            ok = (code == 200 and content_type == "image/jpeg" and image.startswith(b"\xff\xd8")
+                  and download[:2] == (200, "attachment; filename=my-cart-vintage.jpg") and download[2] == image)
         finally:
             shop.terminate()
             shop.wait(10)

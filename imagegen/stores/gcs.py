@@ -209,13 +209,22 @@ class GcsImageStore:
                 f"cannot sign URLs for bucket {self.bucket_name!r}: the credentials name no service account; "
                 "use a service account (Workload Identity) or pass signing_email"
             )
-        return blob.generate_signed_url(
-            version="v4",
-            expiration=self._ttl,
-            method="GET",
-            service_account_email=email,
-            access_token=token,
-        )
+        try:
+            return blob.generate_signed_url(
+                version="v4",
+                expiration=self._ttl,
+                method="GET",
+                service_account_email=email,
+                access_token=token,
+            )
+        except google.auth.exceptions.TransportError as error:
+            if "PERMISSION_DENIED" not in str(error):
+                raise
+            # The SDK's message is IAM's raw answer; say which grant is missing instead.
+            raise StoreError(
+                f"cannot sign URLs for bucket {self.bucket_name!r}: IAM signBlob denied for {email}; grant it "
+                "roles/iam.serviceAccountTokenCreator on itself"
+            ) from None
 
     def _check_same_content(self, name: str, data: bytes) -> None:
         """Accepts an object already stored under name when it holds these exact bytes."""

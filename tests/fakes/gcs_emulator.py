@@ -264,12 +264,13 @@ class IamSignBlobFake:
 
     def __init__(self, token: str) -> None:
         self.token = token
+        self.denied = False  # deny() makes signBlob answer 403, as without roles/iam.serviceAccountTokenCreator
         self.calls: list[dict[str, str]] = []
         self._lock = threading.Lock()
         self.private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.public_key = self.private_key.public_key()
         self._dir = tempfile.TemporaryDirectory(prefix="iam-fake-")
-        self.ca_file, cert_file, key_file = _write_tls_files(self._dir.name, IAM_HOST)
+        self.ca_file, cert_file, key_file = write_tls_files(self._dir.name, IAM_HOST)
         self._tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self._tls.load_cert_chain(cert_file, key_file)
         self._httpd = http.server.ThreadingHTTPServer((HOST, 0), _ConnectProxyHandler)
@@ -279,6 +280,10 @@ class IamSignBlobFake:
         serve = partial(self._httpd.serve_forever, poll_interval=0.05)
         self._thread = threading.Thread(target=serve, name="iam-fake", daemon=True)
         self._thread.start()
+
+    def deny(self) -> None:
+        """From now on signBlob answers 403 PERMISSION_DENIED."""
+        self.denied = True
 
     def sign(self, payload: bytes) -> bytes:
         """RSA-SHA256 (PKCS#1 v1.5), what signBlob does with a service account's key."""
@@ -339,6 +344,9 @@ class _SignBlobHandler(http.server.BaseHTTPRequestHandler):
         fake.record({"email": email, "authorized": str(authorized)})
         if not authorized:
             return self._json(401, {"error": {"code": 401, "message": "bad token", "status": "UNAUTHENTICATED"}})
+        if fake.denied:
+            message = f"Permission 'iam.serviceAccounts.signBlob' denied on resource {email}"
+            return self._json(403, {"error": {"code": 403, "message": message, "status": "PERMISSION_DENIED"}})
         payload = base64.b64decode(json.loads(body)["payload"])
         signed = base64.b64encode(fake.sign(payload)).decode()
         self._json(200, {"keyId": "fake-key-1", "signedBlob": signed})
@@ -355,7 +363,7 @@ class _SignBlobHandler(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def _write_tls_files(directory: str, hostname: str) -> tuple[str, str, str]:
+def write_tls_files(directory: str, hostname: str) -> tuple[str, str, str]:
     """A throwaway CA and a server certificate for hostname signed by it: (ca, cert, key) file paths."""
     now = datetime.datetime.now(datetime.timezone.utc)
     ca_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)

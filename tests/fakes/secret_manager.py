@@ -26,11 +26,15 @@ SERVICE = "google.cloud.secretmanager.v1.SecretManagerService"
 class FakeSecretManager:
     """Serves secrets by exact version name; unknown names answer NOT_FOUND. Records every name asked for."""
 
-    def __init__(self, secrets: Mapping[str, str | bytes] | None = None) -> None:
+    def __init__(
+        self, secrets: Mapping[str, str | bytes] | None = None, *, tls: tuple[bytes, bytes] | None = None
+    ) -> None:
+        """tls=(certificate chain PEM, private key PEM) serves over TLS, as secretmanager.googleapis.com does."""
         self._lock = threading.Lock()
         self._secrets: dict[str, tuple[bytes, int | None]] = {}
         self._denied: set[str] = set()
         self.requests: list[str] = []
+        self.authorizations: list[str] = []  # the authorization metadata of every call ('' when none)
         for name, value in (secrets or {}).items():
             self.set_secret(name, value)
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
@@ -45,7 +49,10 @@ class FakeSecretManager:
             },
         )
         self._server.add_generic_rpc_handlers((handler,))
-        port = self._server.add_insecure_port("127.0.0.1:0")
+        if tls is None:
+            port = self._server.add_insecure_port("127.0.0.1:0")
+        else:
+            port = self._server.add_secure_port("127.0.0.1:0", grpc.ssl_server_credentials([(tls[1], tls[0])]))
         self.address = f"127.0.0.1:{port}"
         self._server.start()
         self._channels: list[grpc.Channel] = []
@@ -85,6 +92,7 @@ class FakeSecretManager:
     ) -> service.AccessSecretVersionResponse:
         with self._lock:
             self.requests.append(request.name)
+            self.authorizations.append(dict(context.invocation_metadata()).get("authorization", ""))
             denied = request.name in self._denied
             stored = self._secrets.get(request.name)
         if denied:
