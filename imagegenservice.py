@@ -211,10 +211,11 @@ def build(settings: Settings, *, generator: Generator | None = None, store: Imag
     gate = Gate({
         f"/{SERVICE_NAME}/GenerateCartImage": Limits(
             in_flight=settings.generate_max_inflight, reads=4, max_bytes=1024 * 1024,
-            busy_message="too many image generations are in progress; try again shortly"),
+            busy_message="too many image generations are in progress; try again shortly",
+            busy_reason="GENERATE_BUSY"),
         f"/{SERVICE_NAME}/UploadBackground": Limits(
             in_flight=settings.upload_concurrency,
-            busy_message="too many backgrounds are being processed; try again shortly"),
+            busy_message="too many backgrounds are being processed; try again shortly", busy_reason="UPLOAD_BUSY"),
         f"/{SERVICE_NAME}/GetImageGenerationStatus": Limits(reads=4, max_bytes=64 * 1024),
     }, counter=lambda method, code: metrics.refused.labels(method=method, code=code).inc())
     server = grpc.server(

@@ -13,10 +13,13 @@ from genproto import imagegeneration_pb2_grpc as pb_grpc
 from imagegen import errors, jobs
 from imagegen.generation import CartRequest, ImageGeneration
 from imagegen.observability import bound, new_request_id, request_id_var
+from imagegen.status_details import abort, rich_status
+from imagegen.styles import DEFAULT_STYLE, STYLES
 
 log = logging.getLogger(__name__)
 
-# Each domain error, and the gRPC code a caller sees for it (see the README's error table).
+# Each domain error, and the gRPC code a caller sees for it (see the README's error table); the details
+# (ErrorInfo reason, BadRequest, RetryInfo) come from the error's own data, in _edge.
 STATUS_CODES: dict[type[errors.ImageGenError], grpc.StatusCode] = {
     errors.InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
     errors.EmptyCart: grpc.StatusCode.FAILED_PRECONDITION,
@@ -93,6 +96,12 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServiceServicer):
                 error_message=record.error_message,
             )
 
+    def ListStyles(self, request: pb.ListStylesRequest, context: grpc.ServicerContext):  # noqa: N802
+        """The styles style_preference takes, in order; the first is the default."""
+        with _edge(context, "ListStyles"):
+            ordered = sorted(STYLES.values(), key=lambda style: style.name != DEFAULT_STYLE)  # stable: default first
+            return pb.ListStylesResponse(styles=[pb.ImageStyle(name=style.name, label=style.label) for style in ordered])
+
 
 def _check_lengths(**values: str) -> None:
     """Refuses the first value longer than its field's MAX_LENGTHS, naming field and limit (never quoting it)."""
@@ -134,7 +143,11 @@ def _edge(context: grpc.ServicerContext, method: str) -> Iterator[None]:
             )
             message = clip(str(error))
             log.info("request refused", extra={"method": method, "code": code.name, "reason": message})
-            context.abort(code, message)
+            violations = [(error.field, clip(error.problem))] if isinstance(error, errors.InvalidArgument) else []
+            abort(context, rich_status(
+                code, message, error.reason, violations=violations, retry_after_seconds=error.retry_after_seconds,
+                metadata=error.metadata, trailing_metadata=(("x-request-id", request_id),)))
         except Exception:
             log.exception("request crashed", extra={"method": method})
-            context.abort(grpc.StatusCode.INTERNAL, "internal error; the request id is " + request_id)
+            abort(context, rich_status(grpc.StatusCode.INTERNAL, "internal error; the request id is " + request_id,
+                                       errors.ImageGenError.reason, trailing_metadata=(("x-request-id", request_id),)))

@@ -16,7 +16,8 @@ from imagegen import jobs
 from imagegen.admission import Admission
 from imagegen.domain import CartLine, GenerationInput, Generator, Picture, Product, Progress
 from imagegen.errors import (
-    Busy, EmptyCart, GenerationFailed, ImageGenError, InvalidArgument, NotFound, PeerUnavailable, StoreError,
+    Busy, EmptyCart, GenerationFailed, ImageGenError, InvalidArgument, NotFound, PeerUnavailable, ShuttingDown,
+    StoreError, UploadBusy,
 )
 from imagegen.observability import Metrics, bound
 from imagegen.shop import ProductPictures, Shop
@@ -138,7 +139,7 @@ class ImageGeneration:
         if cached is not None:
             return cached
         if not self._accepting:
-            raise Busy("the service is shutting down; try again shortly")
+            raise ShuttingDown()
         record = self._statuses.create(style.name)
         try:
             joined = self._join(cache_key, record.id)
@@ -178,7 +179,7 @@ class ImageGeneration:
         # Refused at once rather than queued: waiting uploads would hold the RPC threads health probes need.
         if not self._upload_slots.acquire(blocking=False):
             self._metrics.uploads.labels(outcome="busy").inc()
-            raise Busy("too many backgrounds are being processed; try again shortly")
+            raise UploadBusy()
         try:
             background = decode_background(image_data, self._upload_limits)
             if not self._store.exists(background.name):
