@@ -52,7 +52,9 @@ def rich_status(
 
 
 def abort(context: grpc.ServicerContext, status: grpc.Status) -> NoReturn:
-    """Ends the call with status (abort_with_status replaces trailing metadata: pass what to keep in it)."""
-    context.abort_with_status(status)
-    raise AssertionError("abort_with_status returned")  # grpc raises; this keeps type checkers honest
+    """Ends the call with status; its trailing metadata replaces what was set (pass what to keep in it)."""
+    # Not abort_with_status: tracing's context wrapper records the span's status code only through abort.
+    context.set_trailing_metadata(status.trailing_metadata)
+    context.abort(status.code, status.details)
+    raise AssertionError("abort returned")  # grpc raises; this keeps type checkers honest
 
