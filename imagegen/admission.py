@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from imagegen.errors import Busy
+from imagegen.errors import QueueFull, ShuttingDown
 from imagegen.observability import Metrics
 
 log = logging.getLogger(__name__)
@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 class Admission:
     """Runs accepted work on `concurrency` threads; up to `queue_limit` more wait their turn.
 
-    Beyond that, `submit` raises Busy. Work that waited longer than `max_wait` seconds is not run:
+    Beyond that, `submit` raises QueueFull. Work that waited longer than `max_wait` seconds is not run:
     its `expired` callback runs instead, so a shopper hears "too busy" rather than waiting forever.
     A queued item costs a closure and a few hundred bytes; a running one costs what its work holds.
     """
@@ -43,15 +43,15 @@ class Admission:
     def submit(
         self, run: Callable[[], None], expired: Callable[[float], None], dropped: Callable[[], None] = lambda: None
     ) -> None:
-        """Queues run(); raises Busy when the queue is full or admission has closed.
+        """Queues run(); raises Busy (QueueFull, ShuttingDown) when the queue is full or admission has closed.
 
         expired(waited seconds) runs instead when it waited too long; dropped() when shutdown came first.
         """
         with self._lock:
             if self._closed:
-                raise Busy("the service is shutting down; try again shortly")
+                raise ShuttingDown()
             if self._admitted >= self._limit:
-                raise Busy("too many image generations are waiting; try again shortly")
+                raise QueueFull()
             self._admitted += 1
         self._metrics.queued.inc()
         accepted = self._clock()
@@ -61,7 +61,7 @@ class Admission:
         except RuntimeError:  # the pool shut down between the check above and now
             self._metrics.queued.dec()
             self._release()
-            raise Busy("the service is shutting down; try again shortly") from None
+            raise ShuttingDown() from None
         future.add_done_callback(lambda done: done.cancelled() and self._drop(dropped))
 
     def shutdown(self, grace_seconds: float) -> bool:

@@ -16,13 +16,16 @@ from imagegen import errors, statuses
 from imagegen.capacity import Capacity
 from imagegen.edge import Limits
 from imagegen.observability import bound, new_request_id
+from imagegen.status_details import abort, rich_status
+from imagegen.styles import DEFAULT_STYLE, STYLES
 from imagegen.usecases.backgrounds import StoreBackground
 from imagegen.usecases.start import CartRequest, StartGeneration
 from imagegen.usecases.status import ReadStatus
 
 log = logging.getLogger(__name__)
 
-# Each domain error, and the gRPC code a caller sees for it (see the README's error table).
+# Each domain error, and the gRPC code a caller sees for it (see the README's error table); the details
+# (ErrorInfo reason, BadRequest, RetryInfo) come from the error's own data, in _edge.
 STATUS_CODES: dict[type[errors.ImageGenError], grpc.StatusCode] = {
     errors.InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
     errors.EmptyCart: grpc.StatusCode.FAILED_PRECONDITION,
@@ -55,10 +58,10 @@ def gate_limits(capacity: Capacity) -> dict[str, Limits]:
     return {
         f"/{SERVICE_NAME}/GenerateCartImage": Limits(
             in_flight=capacity.generate_in_flight, reads=capacity.reads, max_bytes=capacity.small_request_bytes,
-            busy_message="too many image generations are in progress; try again shortly"),
+            busy_message="too many image generations are in progress; try again shortly", busy_reason="GENERATE_BUSY"),
         f"/{SERVICE_NAME}/UploadBackground": Limits(
             in_flight=capacity.uploads,
-            busy_message="too many backgrounds are being processed; try again shortly"),
+            busy_message="too many backgrounds are being processed; try again shortly", busy_reason="UPLOAD_BUSY"),
         f"/{SERVICE_NAME}/GetImageGenerationStatus": Limits(
             reads=capacity.reads, max_bytes=capacity.status_request_bytes),
     }
@@ -115,6 +118,12 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServiceServicer):
                 error_message=record.error_message,
             )
 
+    def ListStyles(self, request: pb.ListStylesRequest, context: grpc.ServicerContext):  # noqa: N802
+        """The styles style_preference takes, in order; the first is the default."""
+        with _edge(context, "ListStyles"):
+            ordered = sorted(STYLES.values(), key=lambda style: style.name != DEFAULT_STYLE)  # stable: default first
+            return pb.ListStylesResponse(styles=[pb.ImageStyle(name=style.name, label=style.label) for style in ordered])
+
 
 def _check_lengths(**values: str) -> None:
     """Refuses the first value longer than its field's MAX_LENGTHS, naming field and limit (never quoting it)."""
@@ -152,7 +161,11 @@ def _edge(context: grpc.ServicerContext, method: str) -> Iterator[None]:
             )
             message = clip(str(error))
             log.info("request refused", extra={"method": method, "code": code.name, "reason": message})
-            context.abort(code, message)
+            violations = [(error.field, clip(error.problem))] if isinstance(error, errors.InvalidArgument) else []
+            abort(context, rich_status(
+                code, message, error.reason, violations=violations, retry_after_seconds=error.retry_after_seconds,
+                metadata=error.metadata, trailing_metadata=(("x-request-id", request_id),)))
         except Exception:
             log.exception("request crashed", extra={"method": method})
-            context.abort(grpc.StatusCode.INTERNAL, "internal error; the request id is " + request_id)
+            abort(context, rich_status(grpc.StatusCode.INTERNAL, "internal error; the request id is " + request_id,
+                                       errors.ImageGenError.reason, trailing_metadata=(("x-request-id", request_id),)))

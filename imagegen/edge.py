@@ -21,6 +21,9 @@ from typing import Any
 
 import grpc
 
+from imagegen.errors import BUSY_RETRY_SECONDS
+from imagegen.status_details import abort, rich_status
+
 log = logging.getLogger(__name__)
 
 READ_TIMEOUT_SECONDS = 10.0  # to wait for a turn to read, and then to read the request; in-cluster it takes ms
@@ -32,6 +35,7 @@ class Limits:
 
     in_flight: int | None = None  # calls handled at once; more are refused before being read
     busy_message: str = "the service is busy; try again shortly"
+    busy_reason: str = "BUSY"  # the ErrorInfo reason of a refusal for want of a slot or a turn to read
     reads: int | None = None  # requests being read at once; more wait their turn
     max_bytes: int | None = None  # larger requests are refused without being parsed
 
@@ -144,7 +148,8 @@ def _streaming(handler: grpc.RpcMethodHandler, method: str, refuse: _Refusals) -
         for request in requests:
             if isinstance(request, Malformed):
                 refuse(context, method, grpc.StatusCode.INVALID_ARGUMENT,
-                        "the request is not a valid protobuf message for this method", f"{request.size} bytes")
+                       "the request is not a valid protobuf message for this method", f"{request.size} bytes",
+                       error_reason="MALFORMED_REQUEST")
             yield request
 
     deserialize = tolerant(handler.request_deserializer)
@@ -168,12 +173,13 @@ def _parsed(behaviour: Callable, method: str, max_bytes: int | None, refuse: _Re
 
     def serve(request: Any, context: grpc.ServicerContext) -> Any:
         if isinstance(request, TooLarge):
-            refuse(context, method, grpc.StatusCode.INVALID_ARGUMENT,
-                    f"{request.field or 'request'}: too long; a request may be at most {max_bytes:,} bytes, "
-                    f"got {request.size:,}")
+            problem = f"too long; a request may be at most {max_bytes:,} bytes, got {request.size:,}"
+            refuse(context, method, grpc.StatusCode.INVALID_ARGUMENT, f"{request.field or 'request'}: {problem}",
+                   error_reason="REQUEST_TOO_LARGE", violations=[(request.field, problem)] if request.field else [])
         if isinstance(request, Malformed):
             refuse(context, method, grpc.StatusCode.INVALID_ARGUMENT,
-                   "the request is not a valid protobuf message for this method", f"{request.size} bytes")
+                   "the request is not a valid protobuf message for this method", f"{request.size} bytes",
+                   error_reason="MALFORMED_REQUEST")
         return behaviour(request, context)
 
     return serve
@@ -190,7 +196,8 @@ class _Admitted:
     def __call__(self, requests: Iterator[Any], context: grpc.ServicerContext) -> Any:
         if self._slots is not None and not self._slots.acquire(blocking=False):
             self._refuse(context, self._method, grpc.StatusCode.RESOURCE_EXHAUSTED, self._limits.busy_message,
-                    "in-flight limit reached")
+                         "in-flight limit reached", error_reason=self._limits.busy_reason,
+                         retry_after_seconds=BUSY_RETRY_SECONDS)
         try:
             request = self._read(requests, context)
             return self._behaviour(request, context)
@@ -201,7 +208,8 @@ class _Admitted:
     def _read(self, requests: Iterator[Any], context: grpc.ServicerContext) -> Any:
         if self._reads is not None and not self._reads.acquire(timeout=READ_TIMEOUT_SECONDS):
             self._refuse(context, self._method, grpc.StatusCode.RESOURCE_EXHAUSTED, self._limits.busy_message,
-                    "no turn to read the request")
+                         "no turn to read the request", error_reason=self._limits.busy_reason,
+                         retry_after_seconds=BUSY_RETRY_SECONDS)
         # A peer that sends its request slowly, or not at all, is cut off rather than holding a turn.
         cut_off = threading.Event()
 
@@ -224,22 +232,25 @@ class _Admitted:
             if self._reads is not None:
                 self._reads.release()
         if request is None and cut_off.is_set():  # the cancellation may also end the stream
-            self._refuse(context, self._method, grpc.StatusCode.CANCELLED, late)
+            self._refuse(context, self._method, grpc.StatusCode.CANCELLED, late, error_reason="READ_TIMEOUT")
         if request is None:
-            self._refuse(context, self._method, grpc.StatusCode.INVALID_ARGUMENT, "the request carried no message")
+            self._refuse(context, self._method, grpc.StatusCode.INVALID_ARGUMENT, "the request carried no message",
+                         error_reason="MALFORMED_REQUEST")
         return request
 
 
 class _Refusals:
-    """Refuses a call: one short log line, a count, and the abort."""
+    """Refuses a call: one short log line, a count, and the abort with google.rpc details."""
 
     def __init__(self, counter: Callable[[str, str], None] | None) -> None:
         self._counter = counter
 
     def __call__(self, context: grpc.ServicerContext, method: str, code: grpc.StatusCode, message: str,
-                 reason: str = "") -> None:
+                 reason: str = "", *, error_reason: str, violations: list[tuple[str, str]] | None = None,
+                 retry_after_seconds: float | None = None) -> None:
         self.note(method, code, reason or message)
-        context.abort(code, message)
+        abort(context, rich_status(code, message, error_reason, violations=violations or (),
+                                   retry_after_seconds=retry_after_seconds))
 
     def note(self, method: str, code: grpc.StatusCode, reason: str) -> None:
         """Logs and counts a refusal."""

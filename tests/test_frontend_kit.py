@@ -6,11 +6,13 @@ import os
 import re
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
 from google.protobuf import descriptor_pb2
 
+from devstack.shop import DemoShop
 from genproto import imagegeneration_pb2
 from imagegen.settings import Settings, SettingsError
 from imagegen.stores import OBJECT_NAME
@@ -65,12 +67,23 @@ def test_proto_addition_is_wire_identical_to_the_service_proto(tmp_path):
     assert methods(theirs, "ImageGenerationService") == methods(ours, "ImageGenerationService")
 
 
-def test_kit_styles_are_the_services_styles():
-    source = (KIT / "cartimage" / "cartimage.go").read_text()
-    block = source[source.index("var Styles = []Style{"):]
-    block = block[: block.index("\n}\n")]
-    kit = re.findall(r'\{"([a-z]+)", "([^"]+)"\}', block)
-    assert kit == [(style.name, style.label) for style in STYLES.values()]
+def cart_page_styles(url: str) -> list[tuple[str, str]]:
+    """The style choices the shop's cart page offers: (value, label) of each radio button."""
+    with urllib.request.urlopen(url, timeout=30) as answer:
+        html = answer.read().decode()
+    return re.findall(r'name="cart-image-style" value="([^"]*)"[^>]*>\s*<span>([^<]+)</span>', html)
+
+
+def test_the_kits_styles_come_from_the_services_list_styles(tmp_path):
+    with DemoShop(tmp_path) as shop:
+        assert cart_page_styles(shop.url) == [(style.name, style.label) for style in STYLES.values()]
+
+
+def test_the_kits_page_offers_the_default_style_while_the_service_is_down(tmp_path):
+    from devstack.process import free_port
+
+    with DemoShop(tmp_path, service_addr=f"127.0.0.1:{free_port()}") as shop:
+        assert cart_page_styles(shop.url) == [("", "Standard")]
 
 
 def test_kit_image_route_accepts_exactly_the_store_object_names():

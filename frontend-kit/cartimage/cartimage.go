@@ -1,15 +1,16 @@
 // Package cartimage adds "Generate image" to Online Boutique's cart: HTTP handlers that the shop's
 // frontend mounts under /cart/image/, calling ImageGenerationService through a small interface.
 //
-// The package depends only on the standard library and grpc's status codes, so a shop copies it into
-// its frontend as it is; the shop's own generated client is adapted to Service in one file of its own
-// (see _shop/imagegen_client.go), because a frontend binary can hold only one hipstershop.CartItem.
+// The package depends only on the standard library, grpc's status and genproto's errdetails (both in
+// every grpc module graph), so a shop copies it into its frontend as it is; the shop's own generated
+// client is adapted to Service in one file of its own (see _shop/imagegen_client.go), because a frontend binary can hold only one hipstershop.CartItem.
 package cartimage
 
 import (
 	"context"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -21,6 +22,8 @@ type Service interface {
 	GetImageGenerationStatus(ctx context.Context, generationID string) (Status, error)
 	// UploadBackground stores a background (plain base64 or a data: URL) and returns its URL.
 	UploadBackground(ctx context.Context, imageData string) (imageURL string, err error)
+	// ListStyles returns the service's styles, in its order; the first is its default.
+	ListStyles(ctx context.Context) ([]Style, error)
 }
 
 // Generation is the service's answer to GenerateCartImage.
@@ -38,22 +41,67 @@ type Status struct {
 	Error    string
 }
 
-// Style is one look the shopper can pick; the list matches the service's imagegen/styles.py.
+// Style is one look the shopper can pick, as the service's ListStyles answers it.
 type Style struct {
 	Name  string
 	Label string
 }
 
-// Styles are the service's styles, in its order; the first is its default.
-var Styles = []Style{
-	{"modern", "Modern"},
-	{"vintage", "Vintage"},
-	{"minimalist", "Minimalist"},
-	{"playful", "Playful"},
-	{"luxury", "Luxury"},
-	{"rustic", "Rustic"},
-	{"festive", "Festive"},
+// FallbackStyles is what the page offers while the service has never answered ListStyles: its default.
+var FallbackStyles = []Style{{Name: "", Label: "Standard"}}
+
+const (
+	stylesTTL   = 5 * time.Minute  // the service's styles change with a release, not while it runs
+	stylesRetry = 10 * time.Second // after a failed ListStyles, pages use what is known for this long
+	stylesWait  = 2 * time.Second  // a page render waits at most this long for ListStyles
+)
+
+// styleCache holds the styles last read with ListStyles; one fetch at a time, never blocking a render twice.
+type styleCache struct {
+	mu       sync.Mutex
+	styles   []Style
+	nextRead time.Time
+	reading  bool
 }
+
+// get returns the cached styles, reading them first when due (FallbackStyles until the service answers).
+func (c *styleCache) get(svc Service, logf func(string, ...any)) []Style {
+	c.mu.Lock()
+	styles, due := c.styles, !c.reading && !time.Now().Before(c.nextRead)
+	if due {
+		c.reading = true
+	}
+	c.mu.Unlock()
+	if !due || svc == nil {
+		return orFallback(styles)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), stylesWait)
+	defer cancel()
+	fresh, err := svc.ListStyles(ctx)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.reading = false
+	if err != nil || len(fresh) == 0 {
+		logf("cartimage: ListStyles failed (showing %d known styles): %v", len(c.styles), err)
+		c.nextRead = time.Now().Add(stylesRetry)
+		return orFallback(c.styles)
+	}
+	c.styles, c.nextRead = fresh, time.Now().Add(stylesTTL)
+	return fresh
+}
+
+func orFallback(styles []Style) []Style {
+	if len(styles) == 0 {
+		return FallbackStyles
+	}
+	return styles
+}
+
+// caches holds one styleCache per Config (Page takes a *Config the shop keeps for the process's life).
+var (
+	cachesMu sync.Mutex
+	caches   = map[*Config]*styleCache{}
+)
 
 // Config wires the handlers to the shop.
 type Config struct {
@@ -92,10 +140,18 @@ type PageData struct {
 }
 
 // Page returns the partial's data; staticBase is where the kit's JS and CSS are served from
-// (the shop's baseUrl + "/static").
-func (c Config) Page(staticBase string) PageData {
-	c = c.withDefaults()
-	return PageData{Prefix: c.Prefix, StaticBase: staticBase, Styles: Styles, MaxUploadBytes: c.MaxUploadBytes}
+// (the shop's baseUrl + "/static"). The styles come from the service's ListStyles, cached per Config.
+func (c *Config) Page(staticBase string) PageData {
+	cachesMu.Lock()
+	cache, ok := caches[c]
+	if !ok {
+		cache = &styleCache{}
+		caches[c] = cache
+	}
+	cfg := c.withDefaults()
+	cachesMu.Unlock()
+	styles := cache.get(cfg.Service, cfg.Logf)
+	return PageData{Prefix: cfg.Prefix, StaticBase: staticBase, Styles: styles, MaxUploadBytes: cfg.MaxUploadBytes}
 }
 
 func (c Config) withDefaults() Config {

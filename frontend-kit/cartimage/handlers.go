@@ -14,9 +14,9 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 )
 
 const maxGenerateBody = 16 << 10
@@ -24,8 +24,8 @@ const maxGenerateBody = 16 << 10
 var (
 	// A generation id as the service makes them; anything else is never sent to it.
 	generationID = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
-	// The service's per-shopper rate limit says how long to wait: "... for this shopper; try again in 412 seconds".
-	shopperRetryAfter = regexp.MustCompile(`for this shopper; try again in (\d+) seconds`)
+	// A style name as the service makes them, for a download's file name.
+	styleName = regexp.MustCompile(`^[a-z][a-z0-9-]{0,31}$`)
 	// The local store's object names (imagegen/stores/__init__.py OBJECT_NAME).
 	objectName = regexp.MustCompile(`^[A-Za-z0-9_-]{16,128}\.(png|jpg|webp)$`)
 	imageKinds = map[string]bool{"generated": true, "backgrounds": true}
@@ -178,9 +178,9 @@ func (h *handlers) background(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	imageURL, err := h.cfg.Service.UploadBackground(ctx, data)
 	if err != nil {
-		if status.Code(err) == codes.InvalidArgument {
-			// The service names what is wrong with the picture ("image_data: is not a PNG, ...").
-			writeError(w, http.StatusBadRequest, "This file "+strings.TrimSuffix(fieldless(status.Convert(err).Message()), ".")+".")
+		if r, _ := readRefusal(err); r.code == codes.InvalidArgument && r.problem != "" {
+			// The service's field violation says what is wrong with the picture ("is not a PNG, ...").
+			writeError(w, http.StatusBadRequest, "This file "+strings.TrimSuffix(r.problem, ".")+".")
 			return
 		}
 		h.writeServiceError(w, "UploadBackground", err)
@@ -268,10 +268,8 @@ func (h *handlers) download(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	style := "picture"
-	for _, s := range Styles {
-		if r.URL.Query().Get("style") == s.Name {
-			style = s.Name
-		}
+	if s := r.URL.Query().Get("style"); styleName.MatchString(s) {
+		style = s
 	}
 	h.relay(w, r, upstream, "my-cart-"+style)
 }
@@ -351,35 +349,14 @@ func (h *handlers) relay(w http.ResponseWriter, r *http.Request, upstream, attac
 
 // writeServiceError answers a failed call with an HTTP status and a message a shopper can read.
 func (h *handlers) writeServiceError(w http.ResponseWriter, rpc string, err error) {
-	code, message := httpError(err)
+	code, message, retryAfter := httpError(err)
 	if code >= 500 {
 		h.cfg.Logf("cartimage: %s failed: %v", rpc, err)
 	}
 	if code == http.StatusTooManyRequests {
-		retryAfter := "5"
-		if seconds := shopperWait(err); seconds > 0 {
-			retryAfter = strconv.Itoa(seconds)
-		}
-		w.Header().Set("Retry-After", retryAfter)
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfter))
 	}
 	writeError(w, code, message)
-}
-
-// shopperWait is how many seconds the service's per-shopper rate limit asks this shopper to wait (0: not that limit).
-func shopperWait(err error) int {
-	st, ok := status.FromError(err)
-	if !ok || st.Code() != codes.ResourceExhausted {
-		return 0
-	}
-	match := shopperRetryAfter.FindStringSubmatch(st.Message())
-	if match == nil {
-		return 0
-	}
-	seconds, convErr := strconv.Atoi(match[1])
-	if convErr != nil {
-		return 0
-	}
-	return seconds
 }
 
 // waitText says a wait in words: "40 seconds", "1 minute", "7 minutes" (rounded up).
@@ -394,49 +371,51 @@ func waitText(seconds int) string {
 	return strconv.Itoa(minutes) + " minutes"
 }
 
-// httpError maps a gRPC error of ImageGenerationService to an HTTP status and a shopper's message.
-func httpError(err error) (int, string) {
-	st, ok := status.FromError(err)
+// httpError maps a gRPC error of ImageGenerationService to an HTTP status, a shopper's message and, for
+// 429, the seconds of Retry-After; it decides from the code and the details, never from the message.
+func httpError(err error) (int, string, int) {
+	r, ok := readRefusal(err)
 	if !ok {
-		return http.StatusBadGateway, "Image generation failed unexpectedly; please try again."
+		return http.StatusBadGateway, "Image generation failed unexpectedly; please try again.", 0
 	}
-	switch st.Code() {
+	switch r.code {
 	case codes.InvalidArgument:
-		return http.StatusBadRequest, humanMessage(st.Message())
+		return http.StatusBadRequest, capitalised(r.problem, "The request was refused."), 0
 	case codes.FailedPrecondition:
-		return http.StatusConflict, "Your cart is empty: add a product before generating a picture."
-	case codes.NotFound:
-		return http.StatusNotFound, humanMessage(st.Message())
-	case codes.ResourceExhausted:
-		if seconds := shopperWait(err); seconds > 0 {
-			return http.StatusTooManyRequests, "You have asked for many pictures in a short time; please try again in " +
-				waitText(seconds) + "."
+		if r.reason == "EMPTY_CART" {
+			return http.StatusConflict, "Your cart is empty: add a product before generating a picture.", 0
 		}
-		return http.StatusTooManyRequests, "Many pictures are being made right now; please try again in a moment."
+		return http.StatusConflict, "This picture cannot be made right now; please try again.", 0
+	case codes.NotFound:
+		if r.reason == "PRODUCT_NOT_FOUND" {
+			return http.StatusNotFound, "A product in your cart is no longer in the shop; remove it and try again.", 0
+		}
+		return http.StatusNotFound, "This picture is not known; generate a new one.", 0
+	case codes.ResourceExhausted:
+		seconds := int((r.retryAfter + time.Second - 1) / time.Second)
+		if r.reason == "RATE_LIMITED" && seconds > 0 {
+			return http.StatusTooManyRequests, "You have asked for many pictures in a short time; please try again in " +
+				waitText(seconds) + ".", seconds
+		}
+		if seconds <= 0 {
+			seconds = 5
+		}
+		return http.StatusTooManyRequests, "Many pictures are being made right now; please try again in a moment.", seconds
 	case codes.Unavailable, codes.Canceled:
-		return http.StatusServiceUnavailable, "Image generation is unavailable right now; please try again later."
+		return http.StatusServiceUnavailable, "Image generation is unavailable right now; please try again later.", 0
 	case codes.DeadlineExceeded:
-		return http.StatusGatewayTimeout, "Image generation is taking too long to answer; please try again."
+		return http.StatusGatewayTimeout, "Image generation is taking too long to answer; please try again.", 0
 	default:
-		return http.StatusBadGateway, "Image generation failed unexpectedly; please try again."
+		return http.StatusBadGateway, "Image generation failed unexpectedly; please try again.", 0
 	}
 }
 
-// fieldless drops the service's leading "field: " from a message.
-func fieldless(message string) string {
-	if field, rest, ok := strings.Cut(message, ": "); ok && field != "" && !strings.ContainsAny(field, " '") {
-		return rest
+// capitalised is text with a capital first letter, or fallback when text is empty.
+func capitalised(text, fallback string) string {
+	if text == "" {
+		return fallback
 	}
-	return message
-}
-
-// humanMessage drops the service's leading "field: " and capitalises the rest.
-func humanMessage(message string) string {
-	message = fieldless(message)
-	if message == "" {
-		return "The request was refused."
-	}
-	return strings.ToUpper(message[:1]) + message[1:]
+	return strings.ToUpper(text[:1]) + text[1:]
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

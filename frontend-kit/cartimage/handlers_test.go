@@ -15,8 +15,11 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/protoadapt"
+	"google.golang.org/protobuf/types/known/durationpb"
 )
 
 // fakeService records what the handlers sent and answers what the test says.
@@ -33,6 +36,35 @@ type fakeService struct {
 	status     Status
 	imageURL   string
 	err        error
+	styles     []Style
+	stylesErr  error
+	listed     int
+}
+
+func (f *fakeService) ListStyles(ctx context.Context) ([]Style, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.listed++
+	return f.styles, f.stylesErr
+}
+
+// refused is a status error as the service sends it: code, message, ErrorInfo(reason) and the other details.
+func refused(code codes.Code, message, reason string, more ...protoadapt.MessageV1) error {
+	st := status.New(code, message)
+	details := append([]protoadapt.MessageV1{&errdetails.ErrorInfo{Reason: reason, Domain: Domain}}, more...)
+	st, err := st.WithDetails(details...)
+	if err != nil {
+		panic(err)
+	}
+	return st.Err()
+}
+
+func violation(field, description string) *errdetails.BadRequest {
+	return &errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: field, Description: description}}}
+}
+
+func retryIn(seconds int64) *errdetails.RetryInfo {
+	return &errdetails.RetryInfo{RetryDelay: durationpb.New(time.Duration(seconds) * time.Second)}
 }
 
 func (f *fakeService) record(ctx context.Context) {
@@ -184,12 +216,17 @@ func TestServiceErrorsBecomeHTTPStatusesAndShortMessages(t *testing.T) {
 		contains string
 		hidden   string
 	}{
-		{"invalid argument", status.Error(codes.InvalidArgument, "style_preference: unknown style 'cubist'; choose one of: modern"), 400, "Unknown style 'cubist'", "style_preference"},
-		{"empty cart", status.Error(codes.FailedPrecondition, "the cart of user 'u1' is empty"), 409, "Your cart is empty", "u1"},
-		{"unknown product", status.Error(codes.NotFound, "product 'NOSUCH' is not in the product catalog"), 404, "Product 'NOSUCH' is not in the product catalog", ""},
-		{"busy", status.Error(codes.ResourceExhausted, "too many image generations are in progress"), 429, "try again in a moment", ""},
-		{"rate limited", status.Error(codes.ResourceExhausted, "too many image generations for this shopper; try again in 412 seconds"), 429, "please try again in 7 minutes.", "412"},
-		{"rate limited briefly", status.Error(codes.ResourceExhausted, "too many image generations for this shopper; try again in 40 seconds"), 429, "please try again in 40 seconds.", ""},
+		{"invalid argument", refused(codes.InvalidArgument, "style_preference: unknown style 'cubist'; choose one of: modern", "INVALID_FIELD", violation("style_preference", "unknown style 'cubist'; choose one of: modern")), 400, "Unknown style 'cubist'", "style_preference"},
+		{"invalid without a field", refused(codes.InvalidArgument, "the request is not a valid protobuf message for this method", "MALFORMED_REQUEST"), 400, "The request was refused.", "protobuf"},
+		{"empty cart", refused(codes.FailedPrecondition, "the cart of user 'u1' is empty", "EMPTY_CART"), 409, "Your cart is empty", "u1"},
+		{"failed precondition, not the cart", refused(codes.FailedPrecondition, "the cart is empty", "SOMETHING_ELSE"), 409, "cannot be made right now", "empty"},
+		{"failed precondition without details", status.Error(codes.FailedPrecondition, "the cart is empty"), 409, "cannot be made right now", "empty"},
+		{"unknown product", refused(codes.NotFound, "product 'NOSUCH' is not in the product catalog", "PRODUCT_NOT_FOUND"), 404, "no longer in the shop", "NOSUCH"},
+		{"busy", refused(codes.ResourceExhausted, "too many image generations are in progress; try again shortly", "GENERATE_BUSY", retryIn(5)), 429, "try again in a moment", ""},
+		{"busy without details", status.Error(codes.ResourceExhausted, "too many image generations for this shopper; try again in 412 seconds"), 429, "try again in a moment", "412"},
+		{"rate limited", refused(codes.ResourceExhausted, "too many image generations for this shopper; try again in 412 seconds", "RATE_LIMITED", retryIn(412)), 429, "please try again in 7 minutes.", "412"},
+		{"rate limited briefly", refused(codes.ResourceExhausted, "too many image generations for this shopper; try again in 40 seconds", "RATE_LIMITED", retryIn(40)), 429, "please try again in 40 seconds.", ""},
+		{"shutting down", refused(codes.ResourceExhausted, "the service is shutting down; try again shortly", "SHUTTING_DOWN", retryIn(2)), 429, "try again in a moment", ""},
 		{"peer down", status.Error(codes.Unavailable, "cart service (cartservice:7070) is unavailable: cannot connect"), 503, "unavailable right now", "cartservice:7070"},
 		{"slow", status.Error(codes.DeadlineExceeded, "deadline exceeded"), 504, "taking too long", ""},
 		{"internal", status.Error(codes.Internal, "traceback: KeyError"), 502, "failed unexpectedly", "KeyError"},
@@ -211,8 +248,9 @@ func TestServiceErrorsBecomeHTTPStatusesAndShortMessages(t *testing.T) {
 			if tc.code == http.StatusTooManyRequests && rec.Header().Get("Retry-After") == "" {
 				t.Errorf("429 without Retry-After")
 			}
-			if tc.name == "rate limited" && rec.Header().Get("Retry-After") != "412" {
-				t.Errorf("Retry-After = %q, want the service's 412 seconds", rec.Header().Get("Retry-After"))
+			want := map[string]string{"rate limited": "412", "shutting down": "2", "busy": "5", "busy without details": "5"}[tc.name]
+			if want != "" && rec.Header().Get("Retry-After") != want {
+				t.Errorf("Retry-After = %q, want %s (the service's RetryInfo, else 5)", rec.Header().Get("Retry-After"), want)
 			}
 		})
 	}
@@ -347,7 +385,7 @@ func TestBackgroundRefusals(t *testing.T) {
 }
 
 func TestBackgroundRefusedByTheServiceShowsItsReason(t *testing.T) {
-	svc := &fakeService{err: status.Error(codes.InvalidArgument, "image_data: is not a PNG, JPEG or WebP image")}
+	svc := &fakeService{err: refused(codes.InvalidArgument, "image_data: is not a PNG, JPEG or WebP image", "INVALID_FIELD", violation("image_data", "is not a PNG, JPEG or WebP image"))}
 	contentType, body := multipartBody(t, "background", "notes.txt", []byte("hello"))
 	rec, answer := do(t, newHandler(svc), "POST", "/cart/image/background", contentType, body)
 	if rec.Code != http.StatusBadRequest || answer["error"] != "This file is not a PNG, JPEG or WebP image." {
@@ -544,11 +582,35 @@ func TestRoutesAndMethods(t *testing.T) {
 }
 
 func TestPageData(t *testing.T) {
-	page := Config{Prefix: "/base/cart/image/"}.Page("/base/static")
+	svc := &fakeService{styles: []Style{{"modern", "Modern"}, {"vintage", "Vintage"}}}
+	cfg := Config{Service: svc, Prefix: "/base/cart/image/"}
+	page := cfg.Page("/base/static")
 	if page.Prefix != "/base/cart/image" || page.StaticBase != "/base/static" || page.MaxUploadBytes != 10<<20 {
 		t.Errorf("page = %+v", page)
 	}
-	if len(page.Styles) != 7 || page.Styles[0].Name != "modern" {
+	if len(page.Styles) != 2 || page.Styles[0].Name != "modern" {
 		t.Errorf("styles = %v", page.Styles)
+	}
+	cfg.Page("/base/static")
+	if svc.listed != 1 {
+		t.Errorf("ListStyles called %d times for two pages, want 1 (cached)", svc.listed)
+	}
+}
+
+func TestPageStylesWhenTheServiceIsDown(t *testing.T) {
+	svc := &fakeService{stylesErr: status.Error(codes.Unavailable, "connection refused")}
+	cfg := Config{Service: svc}
+	for _, want := range []int{1, 1} { // the second render does not wait on the service again
+		page := cfg.Page("/static")
+		if len(page.Styles) != 1 || page.Styles[0].Name != "" {
+			t.Errorf("styles = %v, want the fallback (the service's default)", page.Styles)
+		}
+		if svc.listed != want {
+			t.Errorf("ListStyles called %d times, want %d", svc.listed, want)
+		}
+	}
+	noService := Config{}
+	if page := noService.Page("/static"); len(page.Styles) != 1 {
+		t.Errorf("without a service: styles = %v", page.Styles)
 	}
 }

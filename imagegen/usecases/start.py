@@ -8,7 +8,7 @@ import logging
 import time
 
 from imagegen.domain import Cart, Catalog, Product, RateLimit
-from imagegen.errors import Busy, EmptyCart, InvalidArgument, PeerUnavailable
+from imagegen.errors import Busy, EmptyCart, InvalidArgument, PeerUnavailable, ShuttingDown
 from imagegen.observability import Metrics
 from imagegen.state import SharedState
 from imagegen.statuses import FAILED, Generation
@@ -95,7 +95,7 @@ class StartGeneration:
         if cached is not None:
             return cached
         if not self._pending.accepting:
-            raise Busy("the service is shutting down; try again shortly")
+            raise ShuttingDown()
         record = self._statuses.create(style.name)
         try:
             joined = self._join(cache_key, record.id)

@@ -46,3 +46,15 @@ func (c imageGenerationClient) UploadBackground(ctx context.Context, imageData s
 	}
 	return resp.GetImageUrl(), nil
 }
+
+func (c imageGenerationClient) ListStyles(ctx context.Context) ([]cartimage.Style, error) {
+	resp, err := c.client.ListStyles(ctx, &pb.ListStylesRequest{})
+	if err != nil {
+		return nil, err
+	}
+	styles := make([]cartimage.Style, 0, len(resp.GetStyles()))
+	for _, s := range resp.GetStyles() {
+		styles = append(styles, cartimage.Style{Name: s.GetName(), Label: s.GetLabel()})
+	}
+	return styles, nil
+}
