@@ -28,6 +28,7 @@ from imagegen.api import ImageGenerationServicer
 from imagegen.domain import Generator
 from imagegen.edge import Gate, Limits
 from imagegen.generation import ImageGeneration
+from imagegen.health import HealthServicer
 from imagegen.generators.traced import TracedGenerator, TracedPictures, TracedStore
 from imagegen.http import SidePort
 from imagegen.limits import (
@@ -162,7 +163,7 @@ def build(settings: Settings, *, generator: Generator | None = None, store: Imag
     for name in settings.deprecated:
         log.warning("%s is deprecated; see CPU_CONCURRENCY, MODEL_CONCURRENCY and GENERATION_QUEUE_LIMIT", name)
     tracing = Tracing.start(settings.enable_tracing, settings.collector_service_addr, settings.otel_service_name)
-    health_servicer = health.HealthServicer(experimental_non_blocking=True)
+    health_servicer = HealthServicer(experimental_non_blocking=True)
     # One Redis connection pool for everything replicas share: statuses, results, the cost guard.
     shared = connect_redis(settings.redis_addr, settings.redis_timeout_seconds) if settings.redis_addr else None
     budget = DailyBudget(
