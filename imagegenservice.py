@@ -14,7 +14,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from concurrent import futures
 from typing import TYPE_CHECKING
 
 import grpc
@@ -219,7 +218,7 @@ def build(settings: Settings, *, generator: Generator | None = None, store: Imag
         f"/{SERVICE_NAME}/GetImageGenerationStatus": Limits(reads=4, max_bytes=64 * 1024),
     }, counter=lambda method, code: metrics.refused.labels(method=method, code=code).inc())
     server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=settings.rpc_threads, thread_name_prefix="grpc"),
+        gate.threads(settings.rpc_threads),  # a pool per class of method (imagegen/edge.py BUDGETS)
         # Tracing first, so that calls the gate refuses are traced too.
         interceptors=[*tracing.server_interceptors(), gate],
         options=[
@@ -233,7 +232,7 @@ def build(settings: Settings, *, generator: Generator | None = None, store: Imag
             # refused uploads then cost no buffered body (with it, 30 refused ones still cost up to 125 MiB).
             ("grpc.http2.bdp_probe", 0),
         ],
-        maximum_concurrent_rpcs=2 * settings.rpc_threads,
+        maximum_concurrent_rpcs=gate.max_concurrent_rpcs,
     )
     pb_grpc.add_ImageGenerationServiceServicer_to_server(ImageGenerationServicer(generation), server)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
