@@ -124,6 +124,8 @@ class Gate(grpc.ServerInterceptor):
     @property
     def max_concurrent_rpcs(self) -> int:
         """gRPC's own cap (it refuses every method alike): far enough above the budgets never to be met first."""
+        if self._threads is None:
+            raise RuntimeError("threads() first: the cap counts the admitted lane's threads")
         return sum(budget.threads + budget.waiting for budget in self._budgets.values()) + REFUSAL_BACKLOG
 
     def intercept_service(self, continuation, handler_call_details):  # noqa: ANN001 (grpc API)
@@ -138,7 +140,7 @@ class Gate(grpc.ServerInterceptor):
             waiting = self._waiting[lane]
             if not waiting.take(budget.threads + budget.waiting):
                 self._threads.route(REFUSALS)
-                return _busy(handler, method, lane, self._refusals)
+                return _busy(handler, method, lane, self._refusals, limits.busy_message if limits else Limits.busy_message)
             self._threads.route(lane, waiting.give)  # given back when the call's task ends, however it ends
         read_seconds = budget.read_seconds if budget is not None else READ_TIMEOUT_SECONDS
         if handler.request_streaming:  # server reflection: every message it reads is checked
@@ -186,21 +188,22 @@ class RpcThreads(futures.Executor):
 
 
 def _lane(method: str, handler: grpc.RpcMethodHandler, limits: Limits | None) -> str:
+    # Streams first: a health Watch may hold its thread for as long as it watches.
+    if handler.request_streaming or handler.response_streaming:
+        return STREAMING
     if method.startswith("/grpc.health.v1.Health/"):
         return HEALTH
-    if handler.request_streaming:
-        return STREAMING
     if limits is not None and limits.in_flight is not None:
         return ADMITTED
     return STATUS
 
 
-def _busy(handler: grpc.RpcMethodHandler, method: str, lane: str, refuse: _Refusals) -> grpc.RpcMethodHandler:
+def _busy(handler: grpc.RpcMethodHandler, method: str, lane: str, refuse: _Refusals,
+          message: str) -> grpc.RpcMethodHandler:
     """A handler refusing the call with RESOURCE_EXHAUSTED, its request never read."""
 
     def busy(requests: Iterator[Any], context: grpc.ServicerContext) -> Any:
-        refuse(context, method, grpc.StatusCode.RESOURCE_EXHAUSTED, "the service is busy; try again shortly",
-               f"no thread left for {lane} calls")
+        refuse(context, method, grpc.StatusCode.RESOURCE_EXHAUSTED, message, f"no thread left for {lane} calls")
 
     if handler.response_streaming:
         return grpc.stream_stream_rpc_method_handler(busy, None, handler.response_serializer)
