@@ -15,7 +15,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from concurrent import futures
 from typing import TYPE_CHECKING
 
 import grpc
@@ -28,6 +27,7 @@ from imagegen.api import SERVICE_NAME, ImageGenerationServicer, gate_limits
 from imagegen.capacity import Capacity
 from imagegen.domain import Generator, Pictures
 from imagegen.edge import Gate
+from imagegen.health import HealthServicer
 from imagegen.http import SidePort
 from imagegen.limits import (
     DailyBudget,
@@ -255,7 +255,7 @@ def build_server(
     """The gRPC server: tracing, then the gate, in front of the servicer, health and reflection."""
     gate = Gate(gate_limits(capacity), counter=lambda method, code: metrics.refused.labels(method=method, code=code).inc())
     server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=capacity.rpc_threads, thread_name_prefix="grpc"),
+        gate.threads(capacity.rpc_threads),  # a pool per class of method (imagegen/edge.py BUDGETS)
         # Tracing first, so that calls the gate refuses are traced too.
         interceptors=[*tracing.server_interceptors(), gate],
         options=[
@@ -269,7 +269,7 @@ def build_server(
             # refused uploads then cost no buffered body (with it, 30 refused ones still cost up to 125 MiB).
             ("grpc.http2.bdp_probe", 0),
         ],
-        maximum_concurrent_rpcs=capacity.max_concurrent_rpcs,
+        maximum_concurrent_rpcs=gate.max_concurrent_rpcs,
     )
     servicer = ImageGenerationServicer(use_cases.start, use_cases.status, use_cases.store_background)
     pb_grpc.add_ImageGenerationServiceServicer_to_server(servicer, server)
@@ -288,7 +288,7 @@ def build(settings: Settings) -> App:
         log.warning("%s is deprecated; see CPU_CONCURRENCY, MODEL_CONCURRENCY and GENERATION_QUEUE_LIMIT", name)
     capacity = Capacity.from_settings(settings)
     tracing = Tracing.start(settings.enable_tracing, settings.collector_service_addr, settings.otel_service_name)
-    health_servicer = health.HealthServicer(experimental_non_blocking=True)
+    health_servicer = HealthServicer(experimental_non_blocking=True)
     adapters = build_adapters(settings, capacity, metrics, tracing, health_servicer)
     use_cases = build_use_cases(settings, capacity, adapters, metrics)
     server = build_server(settings, capacity, use_cases, metrics, tracing, health_servicer)

@@ -4,8 +4,9 @@ A generation is admitted at the gate (GENERATE_MAX_INFLIGHT calls at once, refus
 read), queued (GENERATION_QUEUE_LIMIT) and run on MODEL_CONCURRENCY threads that mostly wait on the model,
 storage and pictures. CPU-heavy steps (the collage, Gemini's picture conversion, the fallback collage) take
 one of CPU_CONCURRENCY slots themselves: more at once than cores only adds memory and latency. Uploads are
-bounded once, at the gate (UPLOAD_CONCURRENCY). The RPC pool has a thread for every admitted call plus a
-reserve, so health and status always find one; the small requests the frontend forwards shopper input in
+bounded once, at the gate (UPLOAD_CONCURRENCY). The RPC threads for admitted calls are every admitted
+generation and upload plus a reserve; health, status and streams have budgets of their own beside them
+(imagegen/edge.py BUDGETS), so a flood of one class cannot take the threads another needs; the small requests the frontend forwards shopper input in
 are read a few at a time and capped in size, so a flood of 13 MB ones holds a few bodies, not one per thread.
 """
 
@@ -50,13 +51,8 @@ class Capacity:
 
     @property
     def rpc_threads(self) -> int:
-        """RPC threads: every admitted generation and upload, plus the reserve for health and status."""
+        """RPC threads for admitted calls: every admitted generation and upload, plus a reserve."""
         return self.generate_in_flight + self.uploads + self.reserve_threads
-
-    @property
-    def max_concurrent_rpcs(self) -> int:
-        """Calls the server holds at once; beyond, gRPC itself answers RESOURCE_EXHAUSTED."""
-        return 2 * self.rpc_threads
 
     @property
     def max_message_bytes(self) -> int:

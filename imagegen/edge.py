@@ -8,15 +8,26 @@ handler takes an in-flight slot first and reads the one message only when it has
 refuses with RESOURCE_EXHAUSTED and the body is never read (HTTP/2 flow control leaves it with the
 client). Reads themselves can be bounded too (a few at a time, each within READ_TIMEOUT_SECONDS), and
 a request larger than its method needs is refused before it is parsed: a flood of 13 MB requests
-then holds a few bodies at a time, not one per thread.
+then holds a few bodies at a time, not one per thread. A method with a read budget reads its request
+first and takes its in-flight slot only then, so that slow senders hold read turns, not slots.
+
+Threads are budgeted per class of method (health, status, streaming, admitted): each class has a pool
+of its own and a bound on its calls waiting for one, counted as gRPC looks the call up (before any
+thread is taken) and refused with RESOURCE_EXHAUSTED beyond it. Silent reflection streams or a flood
+of status calls then exhaust their own class, never the threads health needs. Every request, and a
+stream's first message, must arrive within its class's deadline, counted from the call's start.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import heapq
+import itertools
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
+from concurrent import futures
 from typing import Any
 
 import grpc
@@ -27,6 +38,28 @@ from imagegen.status_details import abort, rich_status
 log = logging.getLogger(__name__)
 
 READ_TIMEOUT_SECONDS = 10.0  # to wait for a turn to read, and then to read the request; in-cluster it takes ms
+
+HEALTH, STATUS, STREAMING, ADMITTED, REFUSALS = "health", "status", "streaming", "admitted", "refusals"
+
+
+@dataclasses.dataclass(frozen=True)
+class Budget:
+    """A class of methods' own threads, how many more of its calls may wait for one, and its read deadline."""
+
+    threads: int
+    waiting: int
+    read_seconds: float = READ_TIMEOUT_SECONDS  # for the request (a stream: its first message), from the call's start
+
+
+# Health and status requests are a few bytes sent with the call: a peer that has not sent one in 2 s is
+# not a kubelet or a frontend. Streams (server reflection) are for people with grpcurl: a few at a time.
+BUDGETS: Mapping[str, Budget] = {
+    HEALTH: Budget(threads=4, waiting=60, read_seconds=2.0),
+    STATUS: Budget(threads=8, waiting=120, read_seconds=2.0),
+    STREAMING: Budget(threads=4, waiting=0),
+}
+REFUSAL_THREADS = 2  # refusals over a budget are answered here, never behind the calls they refuse
+REFUSAL_BACKLOG = 1024  # gRPC's own cap sits this far above the budgets: the last bound on queued refusals
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,29 +108,175 @@ def tolerant(deserializer: Callable[[bytes], Any] | None, max_bytes: int | None 
 class Gate(grpc.ServerInterceptor):
     """Applies Limits per method (full path); guards the parsing of every unary method."""
 
-    def __init__(self, limits: Mapping[str, Limits], counter: Callable[[str, str], None] | None = None) -> None:
+    def __init__(self, limits: Mapping[str, Limits], counter: Callable[[str, str], None] | None = None,
+                 budgets: Mapping[str, Budget] = BUDGETS) -> None:
         self._refusals = _Refusals(counter)
         self._limits = dict(limits)
         self._slots = {method: _semaphore(limit.in_flight) for method, limit in limits.items()}
         self._reads = {method: _semaphore(limit.reads) for method, limit in limits.items()}
+        self._budgets = dict(budgets)
+        self._waiting = {lane: _Count() for lane in (*self._budgets, ADMITTED)}
+        self._threads: RpcThreads | None = None
+
+    def threads(self, admitted_threads: int) -> RpcThreads:
+        """The server's thread pool: admitted_threads for the methods with Limits, each budget's own beside."""
+        self._budgets.setdefault(ADMITTED, Budget(admitted_threads, admitted_threads))
+        self._threads = RpcThreads({**{lane: budget.threads for lane, budget in self._budgets.items()},
+                                    REFUSALS: REFUSAL_THREADS})
+        return self._threads
+
+    @property
+    def max_concurrent_rpcs(self) -> int:
+        """gRPC's own cap (it refuses every method alike): far enough above the budgets never to be met first."""
+        if self._threads is None:
+            raise RuntimeError("threads() first: the cap counts the admitted lane's threads")
+        return sum(budget.threads + budget.waiting for budget in self._budgets.values()) + REFUSAL_BACKLOG
 
     def intercept_service(self, continuation, handler_call_details):  # noqa: ANN001 (grpc API)
         handler = continuation(handler_call_details)
         if handler is None:
             return None
         method = handler_call_details.method
+        limits = self._limits.get(method)
+        lane = _lane(method, handler, limits)
+        budget = self._budgets.get(lane)
+        if budget is not None and self._threads is not None:
+            waiting = self._waiting[lane]
+            if not waiting.take(budget.threads + budget.waiting):
+                self._threads.route(REFUSALS)
+                return _busy(handler, method, lane, self._refusals, limits.busy_message if limits else Limits.busy_message)
+            self._threads.route(lane, waiting.give)  # given back when the call's task ends, however it ends
+        read_seconds = budget.read_seconds if budget is not None else READ_TIMEOUT_SECONDS
         if handler.request_streaming:  # server reflection: every message it reads is checked
-            return _streaming(handler, method, self._refusals)
+            return _streaming(handler, method, self._refusals, read_seconds)
         if handler.response_streaming:
             return handler
-        limits = self._limits.get(method)
         behaviour = _parsed(handler.unary_unary, method, limits.max_bytes if limits else None, self._refusals)
-        if limits is None:
-            return grpc.unary_unary_rpc_method_handler(
-                behaviour, tolerant(handler.request_deserializer), handler.response_serializer)
-        admitted = _Admitted(behaviour, method, limits, self._slots[method], self._reads[method], self._refusals)
+        # Every unary method is served as client-streaming, so that its request is read under a deadline.
+        admitted = _Admitted(behaviour, method, limits or Limits(), self._slots.get(method), self._reads.get(method),
+                             self._refusals, read_seconds)
         return grpc.stream_unary_rpc_method_handler(
-            admitted, tolerant(handler.request_deserializer, limits.max_bytes), handler.response_serializer)
+            admitted, tolerant(handler.request_deserializer, limits.max_bytes if limits else None),
+            handler.response_serializer)
+
+
+class RpcThreads(futures.Executor):
+    """The gRPC server's threads: a pool per class of method, the class named by the Gate as gRPC looks the
+    call up, in the same thread that then submits it."""
+
+    def __init__(self, lanes: Mapping[str, int]) -> None:
+        self._pools = {lane: futures.ThreadPoolExecutor(count, thread_name_prefix=f"grpc-{lane}")
+                       for lane, count in lanes.items()}
+        self._next = threading.local()
+
+    def route(self, lane: str, done: Callable[[], None] | None = None) -> None:
+        """Names the lane of the next call submitted from this thread, and what to run when its task ends."""
+        stale = getattr(self._next, "call", None)
+        if stale is not None and stale[1] is not None:  # looked up but never submitted (refused by gRPC itself)
+            stale[1]()
+        self._next.call = (lane, done)
+
+    def submit(self, fn: Callable, /, *args: Any, **kwargs: Any) -> futures.Future:
+        """Runs fn in the lane route() named (the admitted lane when none was named)."""
+        lane, done = getattr(self._next, "call", None) or (ADMITTED, None)
+        self._next.call = None
+        future = self._pools.get(lane, self._pools[ADMITTED]).submit(fn, *args, **kwargs)
+        if done is not None:
+            future.add_done_callback(lambda _: done())
+        return future
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Shuts every lane down."""
+        for pool in self._pools.values():
+            pool.shutdown(wait, cancel_futures=cancel_futures)
+
+
+def _lane(method: str, handler: grpc.RpcMethodHandler, limits: Limits | None) -> str:
+    # Streams first: a health Watch may hold its thread for as long as it watches.
+    if handler.request_streaming or handler.response_streaming:
+        return STREAMING
+    if method.startswith("/grpc.health.v1.Health/"):
+        return HEALTH
+    if limits is not None and limits.in_flight is not None:
+        return ADMITTED
+    return STATUS
+
+
+def _busy(handler: grpc.RpcMethodHandler, method: str, lane: str, refuse: _Refusals,
+          message: str) -> grpc.RpcMethodHandler:
+    """A handler refusing the call with RESOURCE_EXHAUSTED, its request never read."""
+
+    def busy(requests: Iterator[Any], context: grpc.ServicerContext) -> Any:
+        refuse(context, method, grpc.StatusCode.RESOURCE_EXHAUSTED, message, f"no thread left for {lane} calls",
+               error_reason="SERVER_BUSY", retry_after_seconds=BUSY_RETRY_SECONDS)
+
+    if handler.response_streaming:
+        return grpc.stream_stream_rpc_method_handler(busy, None, handler.response_serializer)
+    return grpc.stream_unary_rpc_method_handler(busy, None, handler.response_serializer)
+
+
+class _Count:
+    """A count of calls that refuses to pass a limit."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._value = 0
+
+    def take(self, limit: int) -> bool:
+        with self._lock:
+            if self._value >= limit:
+                return False
+            self._value += 1
+            return True
+
+    def give(self) -> None:
+        with self._lock:
+            self._value -= 1
+
+
+class _Watchdog:
+    """One thread that runs callbacks at their deadlines (a Timer per call would start a thread per call)."""
+
+    def __init__(self) -> None:
+        self._due: list[list[Any]] = []
+        self._changed = threading.Condition()
+        self._order = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def after(self, seconds: float, callback: Callable[[], None]) -> Callable[[], None]:
+        """Runs callback in seconds unless the returned function is called first."""
+        entry = [time.monotonic() + seconds, next(self._order), callback]
+        with self._changed:
+            heapq.heappush(self._due, entry)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="grpc-read-deadlines", daemon=True)
+                self._thread.start()
+            self._changed.notify()
+
+        def disarm() -> None:
+            entry[2] = None
+
+        return disarm
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                while True:
+                    while self._due and self._due[0][2] is None:
+                        heapq.heappop(self._due)
+                    now = time.monotonic()
+                    if self._due and self._due[0][0] <= now:
+                        callback = heapq.heappop(self._due)[2]
+                        break
+                    self._changed.wait(self._due[0][0] - now if self._due else None)
+            if callback is not None:
+                try:
+                    callback()
+                except Exception:  # noqa: BLE001 (one failed cancellation must not stop the others)
+                    log.exception("read deadline callback failed")
+
+
+_WATCHDOG = _Watchdog()
 
 
 def largest_field(data: bytes, descriptor: Any, max_fields: int = 10_000) -> str:
@@ -141,16 +320,35 @@ def _varint(data: bytes, position: int) -> tuple[int, int]:
         shift += 7
 
 
-def _streaming(handler: grpc.RpcMethodHandler, method: str, refuse: _Refusals) -> grpc.RpcMethodHandler:
-    """A client-streaming handler whose requests are parsed tolerantly, a malformed one refused."""
+def _streaming(handler: grpc.RpcMethodHandler, method: str, refuse: _Refusals,
+               first_message_seconds: float = READ_TIMEOUT_SECONDS) -> grpc.RpcMethodHandler:
+    """A client-streaming handler whose requests are parsed tolerantly, a malformed one refused, and whose
+    first message must arrive within first_message_seconds."""
 
     def checked(requests: Iterator[Any], context: grpc.ServicerContext) -> Iterator[Any]:
-        for request in requests:
-            if isinstance(request, Malformed):
-                refuse(context, method, grpc.StatusCode.INVALID_ARGUMENT,
-                       "the request is not a valid protobuf message for this method", f"{request.size} bytes",
-                       error_reason="MALFORMED_REQUEST")
-            yield request
+        # A stream that never speaks would hold its thread until the peer hangs up.
+        cut_off = threading.Event()
+
+        def cut() -> None:
+            cut_off.set()
+            refuse.note(method, grpc.StatusCode.CANCELLED,
+                        f"no first message within {first_message_seconds:g} s")
+            context.cancel()
+
+        disarm = _WATCHDOG.after(first_message_seconds, cut)
+        try:
+            for request in requests:
+                disarm()
+                if isinstance(request, Malformed):
+                    refuse(context, method, grpc.StatusCode.INVALID_ARGUMENT,
+                            "the request is not a valid protobuf message for this method", f"{request.size} bytes",
+                            error_reason="MALFORMED_REQUEST")
+                yield request
+        except grpc.RpcError:
+            if not cut_off.is_set():
+                raise
+        finally:
+            disarm()
 
     deserialize = tolerant(handler.request_deserializer)
     if handler.response_streaming:
@@ -186,27 +384,35 @@ def _parsed(behaviour: Callable, method: str, max_bytes: int | None, refuse: _Re
 
 
 class _Admitted:
-    """A client-streaming behaviour that takes an in-flight slot, then a turn to read, then reads the one request."""
+    """A client-streaming behaviour serving one request: with a read budget it reads the request (a turn to
+    read, then the bytes, all within the deadline) and then takes an in-flight slot; without one it takes
+    the slot first, so that a flood of bodies beyond the slots is refused unread."""
 
     def __init__(self, behaviour: Callable, method: str, limits: Limits, slots: threading.BoundedSemaphore | None,
-                 reads: threading.BoundedSemaphore | None, refuse: _Refusals) -> None:
+                 reads: threading.BoundedSemaphore | None, refuse: _Refusals,
+                 read_seconds: float = READ_TIMEOUT_SECONDS) -> None:
         self._behaviour, self._method, self._limits = behaviour, method, limits
         self._slots, self._reads, self._refuse = slots, reads, refuse
+        self._read_seconds = read_seconds
 
     def __call__(self, requests: Iterator[Any], context: grpc.ServicerContext) -> Any:
+        deadline = time.monotonic() + self._read_seconds  # from the call's start: a trickle cannot renew it
+        if self._reads is not None:
+            request = self._read(requests, context, deadline)
         if self._slots is not None and not self._slots.acquire(blocking=False):
             self._refuse(context, self._method, grpc.StatusCode.RESOURCE_EXHAUSTED, self._limits.busy_message,
                          "in-flight limit reached", error_reason=self._limits.busy_reason,
                          retry_after_seconds=BUSY_RETRY_SECONDS)
         try:
-            request = self._read(requests, context)
+            if self._reads is None:
+                request = self._read(requests, context, deadline)
             return self._behaviour(request, context)
         finally:
             if self._slots is not None:
                 self._slots.release()
 
-    def _read(self, requests: Iterator[Any], context: grpc.ServicerContext) -> Any:
-        if self._reads is not None and not self._reads.acquire(timeout=READ_TIMEOUT_SECONDS):
+    def _read(self, requests: Iterator[Any], context: grpc.ServicerContext, deadline: float) -> Any:
+        if self._reads is not None and not self._reads.acquire(timeout=max(0.0, deadline - time.monotonic())):
             self._refuse(context, self._method, grpc.StatusCode.RESOURCE_EXHAUSTED, self._limits.busy_message,
                          "no turn to read the request", error_reason=self._limits.busy_reason,
                          retry_after_seconds=BUSY_RETRY_SECONDS)
@@ -217,10 +423,8 @@ class _Admitted:
             cut_off.set()
             context.cancel()
 
-        watchdog = threading.Timer(READ_TIMEOUT_SECONDS, cut)
-        watchdog.daemon = True
-        watchdog.start()
-        late = f"the request was not received within {READ_TIMEOUT_SECONDS:g} s"
+        disarm = _WATCHDOG.after(max(0.0, deadline - time.monotonic()), cut)
+        late = f"the request was not received within {self._read_seconds:g} s"
         try:
             request = next(requests, None)
         except grpc.RpcError:  # the call was cancelled: by the peer, or by the watchdog
@@ -228,7 +432,7 @@ class _Admitted:
                 self._refuse.note(self._method, grpc.StatusCode.CANCELLED, late)
             raise
         finally:
-            watchdog.cancel()
+            disarm()
             if self._reads is not None:
                 self._reads.release()
         if request is None and cut_off.is_set():  # the cancellation may also end the stream

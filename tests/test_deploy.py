@@ -360,7 +360,7 @@ def test_the_network_policy_lets_the_service_reach_its_peers(policy: dict[str, A
         assert (host, int(port)) in reached, f"{variable}={env[variable]} is not reachable"
     assert env["PRODUCT_IMAGE_BASE_URL"] == "http://frontend:80"
     assert ("frontend", 8080) in reached  # the frontend Service's port 80 is its pods' 8080
-    assert {("any", 53), ("redis-cart", 6379), ("0.0.0.0/0", 443), ("169.254.169.254/32", 80)} <= reached
+    assert {("any", 53), ("any", 6379), ("any", 4317), ("0.0.0.0/0", 443), ("169.254.169.254/32", 80)} <= reached
 
 
 def test_the_chart_renders_the_same_network_policy(policy: dict[str, Any]) -> None:

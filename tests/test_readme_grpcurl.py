@@ -49,8 +49,8 @@ def sh(command: str, service: ServiceProcess, cwd) -> str:
 
 def test_the_readme_grpcurl_examples_answer(service, tmp_path):
     commands = readme_grpcurl_commands()
-    assert len(commands) == 6
-    listing, by_user, inline, status, upload, health = commands
+    assert len(commands) == 7
+    listing, by_user, inline, status, upload, health, styles = commands
     Image.new("RGB", (320, 240), (30, 140, 200)).save(tmp_path / "beach.jpg", "JPEG")
 
     assert "hipstershop.ImageGenerationService" in sh(listing, service, tmp_path).split()
@@ -70,3 +70,5 @@ def test_the_readme_grpcurl_examples_answer(service, tmp_path):
     uploaded = json.loads(sh(upload, service, tmp_path))
     assert uploaded["status"] == "success" and uploaded["image_url"]
     assert json.loads(sh(health, service, tmp_path)) == {"status": "SERVING"}
+    listed = json.loads(sh(styles, service, tmp_path))["styles"]
+    assert listed[0] == {"name": "modern", "label": "Modern"} and len(listed) == 7

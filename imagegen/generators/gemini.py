@@ -540,7 +540,8 @@ class GeminiGenerator:
                 "finish_message": self._scrub((candidate.finish_message or "") if candidate else ""),
                 "block_reason": block_reason,
                 "block_message": self._scrub((feedback.block_reason_message or "") if feedback else ""),
-                "text": _shorten(" ".join(part.text for part in parts if part.text), 500),
+                # Scrubbed before shortening, so that a cut cannot leave a prefix of the key behind.
+                "text": _shorten(self._scrub(" ".join(part.text for part in parts if part.text)), 500),
             },
         )
         if block_reason:

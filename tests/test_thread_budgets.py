@@ -1,0 +1,72 @@
+"""Threads budgeted per class of method, over real gRPC against a fresh service process: silent streams
+and slow senders exhaust their own budget, never health, status or the generation slots. Health and
+status are probed with gRPC's 1 s deadline while the flood is on."""
+
+from __future__ import annotations
+
+import threading
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2
+
+from genproto import imagegeneration_pb2 as pb
+
+SERVICE = "/hipstershop.ImageGenerationService/"
+REFLECTION = "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"
+
+
+def silent(release: threading.Event):
+    """A request stream that sends nothing until release is set."""
+    release.wait(120)
+    yield from ()
+
+
+def assert_health_and_status_answer(service, probes: int = 10) -> None:
+    for _ in range(probes):
+        health = service.health.Check(health_pb2.HealthCheckRequest(service=""), timeout=1)
+        assert health.status == health_pb2.HealthCheckResponse.SERVING
+        status = service.stub.GetImageGenerationStatus(pb.GetStatusRequest(generation_id="nope"), timeout=1)
+        assert status.status == "not_found"
+
+
+def test_200_silent_reflection_streams_leave_health_and_status_answering(make_service):
+    service = make_service()
+    release = threading.Event()
+    reflection = service.channel.stream_stream(REFLECTION)
+    streams = [reflection(silent(release), timeout=120) for _ in range(200)]
+    try:
+        refused = 0
+        for stream in streams:  # all but the streaming budget's few are refused at once
+            if stream.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:  # blocks until that stream ends
+                refused += 1
+            if refused >= 190:
+                break
+        assert refused >= 190
+        assert_health_and_status_answer(service)
+        # The few admitted ones are cut once their first message is late, and streams work again.
+        for stream in streams[:4]:
+            assert stream.code() in (grpc.StatusCode.CANCELLED, grpc.StatusCode.RESOURCE_EXHAUSTED)
+        assert "no first message within 10 s" in service.logs()
+    finally:
+        release.set()
+
+
+def test_silent_generation_requests_hold_no_generation_slot(make_service):
+    service = make_service({"GENERATE_MAX_INFLIGHT": "3"})
+    release = threading.Event()
+    raw = service.channel.stream_unary(
+        SERVICE + "GenerateCartImage", request_serializer=pb.GenerateCartImageRequest.SerializeToString,
+        response_deserializer=pb.GenerateCartImageResponse.FromString)
+    held = [raw.future(silent(release), timeout=120) for _ in range(3)]  # as many as there are slots
+    try:
+        shopper = service.stub.GenerateCartImage(pb.GenerateCartImageRequest(
+            cart_items=[pb.CartItem(product_id="6E92ZMYYFZ", quantity=1)]), timeout=30)
+        assert shopper.generation_id
+        assert_health_and_status_answer(service, probes=3)
+        for call in held:  # each cut off by the read deadline, never having held a slot
+            with pytest.raises(grpc.RpcError) as caught:
+                call.result(timeout=60)
+            assert caught.value.code() == grpc.StatusCode.CANCELLED
+    finally:
+        release.set()
