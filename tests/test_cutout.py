@@ -173,3 +173,11 @@ def test_a_value_bigger_than_the_bound_is_not_kept() -> None:
 
     assert kept.lookup("huge") == (False, None)
     assert kept.used == 0
+
+
+@pytest.mark.parametrize("seed", [1, 3, 5])
+def test_thin_frames_are_outlined_as_the_photo_draws_them_not_in_the_working_copys_stairs(seed: int) -> None:
+    # Frames and arms are a pixel or two across the small copy; enlarged, its mask beads and dashes them.
+    shot, alpha = opacity("thin", seed)
+
+    assert overlap(alpha > KEPT, np.asarray(shot.mask) > 0) >= 0.95

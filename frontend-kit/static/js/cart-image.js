@@ -13,6 +13,7 @@
   var REQUEST_TIMEOUT_MS = 20000; // one request to the shop
   var UPLOAD_TIMEOUT_MS = 60000; // one background upload
   var MAX_POLL_FAILURES = 3; // consecutive failed status requests before giving up
+  var FULL_WIDTH = 1024; // the full picture's width for srcset (the service's default IMAGE_SIZE)
 
   var prefix = root.dataset.prefix;
   var maxUpload = Number(root.dataset.maxUpload) || 10485760;
@@ -37,6 +38,29 @@
   };
 
   var background = { url: "", pending: null, previewURL: "" };
+
+  // The panel sits under the cart's total, below the fold on a laptop or a phone: an action beside the
+  // cart's heading (the first heading of the panel's column) brings it into view.
+  function addAction() {
+    var column = root.parentElement;
+    var heading = column && column.querySelector("h1, h2, h3");
+    if (!heading || document.querySelector(".cart-image-action")) {
+      return;
+    }
+    var action = document.createElement("button");
+    action.type = "button";
+    action.className = "cart-image-button cart-image-action";
+    action.textContent = "Picture your cart";
+    action.setAttribute("aria-controls", "cart-image");
+    action.addEventListener("click", function () {
+      var smooth = !window.matchMedia("(prefers-reduced-motion: reduce)").matches;
+      root.scrollIntoView({ behavior: smooth ? "smooth" : "auto", block: "start" });
+      var style = root.querySelector("input[name='cart-image-style']:checked") || el.generate;
+      style.focus({ preventScroll: true });
+    });
+    heading.insertAdjacentElement("afterend", action);
+  }
+  addAction();
   var run = 0; // the current generation; a newer one makes older polls stop
 
   // request sends one request and resolves to {status, body}; rejects with a readable Error.
@@ -148,6 +172,9 @@
 
   el.file.addEventListener("change", function () {
     if (el.file.files && el.file.files[0]) {
+      if (!el.generate.disabled) {
+        show(el.error, false); // a new photo is the next action: the last generation's error is over
+      }
       uploadBackground(el.file.files[0]);
     }
   });
@@ -158,9 +185,18 @@
 
   // --- generation ------------------------------------------------------------------------------------
 
+  // clearUploadFailure takes away a refused upload's message: the shopper has moved on.
+  function clearUploadFailure() {
+    if (el.uploadState.classList.contains("cart-image-upload-failed")) {
+      el.uploadState.textContent = "";
+      el.uploadState.classList.remove("cart-image-upload-failed");
+    }
+  }
+
   function generate() {
     var mine = ++run;
     var style = selectedStyle();
+    clearUploadFailure();
     show(el.error, false);
     show(el.result, false);
     el.generate.disabled = true;
@@ -180,12 +216,12 @@
       }
       var id = answer.body.id;
       if (answer.body.status === "completed" && answer.body.image_url) {
-        return { id: id, imageURL: answer.body.image_url };
+        return { id: id, imageURL: answer.body.image_url, variants: answer.body.variants };
       }
-      return poll(mine, id).then(function (imageURL) { return { id: id, imageURL: imageURL }; });
+      return poll(mine, id).then(function (st) { return { id: id, imageURL: st.image_url, variants: st.variants }; });
     }).then(function (picture) {
       if (mine === run) {
-        finished(picture.id, picture.imageURL, style);
+        finished(picture.id, picture.imageURL, style, picture.variants);
       }
     }).catch(function (error) {
       if (mine === run) {
@@ -238,7 +274,7 @@
           var st = answer.body;
           if (st.status === "completed") {
             stop();
-            resolve(st.image_url);
+            resolve(st);
           } else if (st.status === "failed") {
             stop();
             reject(new Error(st.error || "The picture could not be made; please try again."));
@@ -265,7 +301,7 @@
   // finished shows the picture from its URL (the shop's image route or a bucket's public or signed URL)
   // and links the download to the shop's own route: a browser ignores the download attribute of a link
   // to another origin, so the kit relays the picture as an attachment.
-  function finished(id, imageURL, style) {
+  function finished(id, imageURL, style, variants) {
     setProgress(100, "Done!");
     el.resultImg.onload = function () {
       show(el.progress, false);
@@ -277,10 +313,33 @@
     el.resultImg.onerror = function () {
       showError("The picture was made but cannot be shown; please try again.");
     };
-    el.resultImg.src = imageURL;
+    setSources(imageURL, variants);
     var extension = (imageURL.split("?")[0].match(/\.(png|jpg|webp)$/) || [null, "png"])[1];
     el.download.href = prefix + "/download/" + encodeURIComponent(id) + "?style=" + encodeURIComponent(style || "");
     el.download.setAttribute("download", "my-cart-" + (style || "picture") + "." + extension);
+  }
+
+  // setSources lets the browser pick the smallest picture that fills the panel: the status's variants
+  // ({width, url, mime_type}, smaller copies) and the full picture at its own width, when it knows it.
+  function setSources(imageURL, variants) {
+    var candidates = (Array.isArray(variants) ? variants : []).filter(function (v) {
+      return v && v.url && v.width > 0 && (!v.mime_type || v.mime_type === "image/webp" || v.mime_type === "image/jpeg");
+    });
+    if (candidates.length) {
+      var list = candidates.map(function (v) { return srcsetURL(v.url) + " " + v.width + "w"; });
+      list.push(srcsetURL(imageURL) + " " + FULL_WIDTH + "w");
+      el.resultImg.sizes = "(max-width: 575px) calc(100vw - 64px), 560px";
+      el.resultImg.srcset = list.join(", ");
+    } else {
+      el.resultImg.removeAttribute("srcset");
+      el.resultImg.removeAttribute("sizes");
+    }
+    el.resultImg.src = imageURL;
+  }
+
+  // srcsetURL escapes what would split a srcset entry; the URL is otherwise used as given (signed URLs).
+  function srcsetURL(url) {
+    return url.replace(/ /g, "%20").replace(/,/g, "%2C");
   }
 
   el.generate.addEventListener("click", generate);

@@ -38,6 +38,8 @@ _MAX_BACKDROP_NOISE = 8.0  # a backdrop noisier than this (grey levels) is a tex
 _MIN_PAPER_LIGHT = 140.0  # studio paper is light; a darker ground is a scene
 _SHADOW_RATIO = 0.42  # a shadow keeps at least this share of the paper's light
 _GLASS_LIGHT = 0.84  # paper seen through glass keeps more of its light than this; a shadow does not
+_GUIDE_EPS = 1e-4  # the guided filter's smoothing: small, so the outline follows the photo's own edge
+_GUIDE_GAIN = 8.0  # the filtered ramp sharpened back to an edge a pixel or two wide
 _GLASS_FLOOR = 0.12  # the least opacity of a see-through part, so glass still reads as glass
 
 
@@ -452,11 +454,31 @@ def _matte(
     # plainly product, and not mixed with the paper at its edge, are kept whole: the edge follows the photo's.
     plain = ((difference > max(10.0 * noise, 40.0)) & ~shade).astype(np.uint8)
     alpha[edge & (cv2.erode(plain, np.ones((3, 3), np.uint8)) > 0)] = 1.0
+    # Where the photo's own edge is plain (the product differs from the paper more than its shadow does),
+    # let it place the outline: opacity made locally linear in the difference from the paper, so the
+    # small mask's stairs and bites along a neutral product (polished metal) follow the photo instead.
+    reach = max(2, round(step * 1.5))
+    band = _near(edge, reach)
+    refined = _guided(difference / 255.0, alpha, reach, _GUIDE_EPS)
+    alpha = np.where(band, np.clip((refined - 0.5) * _GUIDE_GAIN + 0.5, 0.0, 1.0), alpha).astype(np.float32)
     see_through = _see_through(rgb, paper) * 1.6
     for part, floor in ((seen, 0.0), (glass, _GLASS_FLOOR)):
         clear = (cv2.resize(part.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0) & (inside > 0.5)
         alpha[clear] = np.clip(see_through[clear], floor, 1.0)
     return cv2.GaussianBlur(alpha, (3, 3), 0.6)
+
+
+def _guided(guide: np.ndarray, source: np.ndarray, radius: int, eps: float) -> np.ndarray:
+    """Returns source filtered to follow guide's edges (He's guided filter, grey guide, box windows)."""
+    window = (2 * radius + 1, 2 * radius + 1)
+    guide = guide.astype(np.float32)
+    mean_g = cv2.boxFilter(guide, -1, window)
+    mean_s = cv2.boxFilter(source, -1, window)
+    covariance = cv2.boxFilter(guide * source, -1, window) - mean_g * mean_s
+    variance = cv2.boxFilter(guide * guide, -1, window) - mean_g * mean_g
+    a = covariance / (variance + eps)
+    b = mean_s - a * mean_g
+    return cv2.boxFilter(a, -1, window) * guide + cv2.boxFilter(b, -1, window)
 
 
 def _see_through(rgb: np.ndarray, paper: np.ndarray) -> np.ndarray:
