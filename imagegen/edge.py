@@ -30,7 +30,8 @@ READ_TIMEOUT_SECONDS = 10.0  # to wait for a turn to read, and then to read the 
 class Limits:
     """What a method admits. None: no limit of that kind."""
 
-    in_flight: int | None = None  # calls handled at once; more are refused before being read
+    in_flight: int | None = None  # calls handled at once; more wait for a slot, then are refused unread
+    in_flight_wait_seconds: float = 0.0  # longest wait for a slot (cut to the call's deadline)
     busy_message: str = "the service is busy; try again shortly"
     reads: int | None = None  # requests being read at once; more wait their turn
     max_bytes: int | None = None  # larger requests are refused without being parsed
@@ -188,7 +189,7 @@ class _Admitted:
         self._slots, self._reads, self._refuse = slots, reads, refuse
 
     def __call__(self, requests: Iterator[Any], context: grpc.ServicerContext) -> Any:
-        if self._slots is not None and not self._slots.acquire(blocking=False):
+        if self._slots is not None and not self._slot(context):
             self._refuse(context, self._method, grpc.StatusCode.RESOURCE_EXHAUSTED, self._limits.busy_message,
                     "in-flight limit reached")
         try:
@@ -197,6 +198,14 @@ class _Admitted:
         finally:
             if self._slots is not None:
                 self._slots.release()
+
+    def _slot(self, context: grpc.ServicerContext) -> bool:
+        """Takes an in-flight slot, waiting briefly for one: a burst is let in, a flood still refused."""
+        wait = self._limits.in_flight_wait_seconds
+        remaining = context.time_remaining()
+        if remaining is not None:
+            wait = min(wait, remaining / 2)  # leave the call time to be served
+        return self._slots.acquire(timeout=wait) if wait > 0 else self._slots.acquire(blocking=False)
 
     def _read(self, requests: Iterator[Any], context: grpc.ServicerContext) -> Any:
         if self._reads is not None and not self._reads.acquire(timeout=READ_TIMEOUT_SECONDS):

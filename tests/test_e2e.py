@@ -50,7 +50,7 @@ def test_reflection_lists_the_service_like_grpcurl(service):
     pool = descriptor_pool.DescriptorPool(database)
     service_descriptor = pool.FindServiceByName("hipstershop.ImageGenerationService")
     assert {m.name for m in service_descriptor.methods} == {
-        "GenerateCartImage", "UploadBackground", "GetImageGenerationStatus"}
+        "GenerateCartImage", "UploadBackground", "GetImageGenerationStatus", "CancelImageGeneration", "ListStyles"}
 
 
 def test_healthz_answers_ok(service):

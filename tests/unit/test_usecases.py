@@ -8,13 +8,13 @@ import time
 
 import pytest
 
-from imagegen.admission import Admission
 from imagegen.domain import Picture
 from imagegen.errors import Busy, EmptyCart, GenerationFailed, InvalidArgument, ProductNotFound
 from imagegen.generators.collage import CollageGenerator
 from imagegen.observability import Metrics
 from imagegen.state.memory import memory_state
 from imagegen.usecases.backgrounds import StoreBackground
+from imagegen.queue.memory import MemoryQueue
 from imagegen.usecases.pending import Pending
 from imagegen.usecases.queue import GenerationQueue
 from imagegen.usecases.run import RunGeneration
@@ -76,11 +76,15 @@ class Service:
         pending = Pending(state.statuses, state.in_flight, metrics)
         run = RunGeneration(pictures=FakePictures(), generator=self.generator, store=self.store,
                             statuses=state.statuses, results=state.results, pending=pending, metrics=metrics)
-        self.queue = GenerationQueue(Admission(concurrency, queue_limit, max_wait, metrics, clock), run, pending)
+        self.queue = GenerationQueue(MemoryQueue(600, clock=clock), run, pending, state.statuses, metrics,
+                                     workers=concurrency, queue_limit=queue_limit, max_wait_seconds=max_wait,
+                                     lease_seconds=600, consumer="here")
+        self.queue.start()
         self.start = StartGeneration(cart=self.shop, catalog=self.shop, store=self.store, state=state,
                                      queue=self.queue, pending=pending, metrics=metrics,
                                      drawing=Drawing(self.generator.name, 256))
-        self.status = ReadStatus(state.statuses)
+        self.read = ReadStatus(state.statuses, self.queue.queue)
+        self.status = lambda generation_id: (standing := self.read(generation_id)) and standing.generation
         self.store_background = StoreBackground(self.store, metrics)
 
     def finished(self, generation_id):
