@@ -132,7 +132,8 @@ class Estimator:
 
     def _snapshot(self) -> tuple[float, float]:
         with self._lock:
-            if self._clock() - self._read_at < self._refresh:
+            # Nothing known yet: ask again at once rather than answer 0 for a whole refresh period.
+            if self._clock() - self._read_at < self._refresh and self._typical_run > 0:
                 return self._typical_run, self._per_second
             self._read_at = self._clock()
         try:
