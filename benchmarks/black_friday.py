@@ -10,7 +10,7 @@ lost (accepted, never ended: must be 0), 429s as a share of model calls, images 
 the quota, time from asking to the picture p50/p95 for light and heavy shoppers, the first estimate's
 error p50, and Redis commands per completed generation (status polling included).
 "Before" is --before (default: the commit before the shop-wide queue: an admission pool per replica, no
-shared queue, no shared quota) with the same settings; "after" is this checkout, told the quota
+shared queue, no shared quota) with the same settings; "after" is this checkout, told 95% of the quota
 (GEMINI_MAX_CALLS_PER_MINUTE).
 Run: .venv/bin/python benchmarks/black_friday.py [--generations 1000] [--shoppers 300] [--quota 300]
 """
@@ -255,7 +255,8 @@ def main() -> None:
             rows.append(run(f"before ({args.before})", old, stack, Path(tmp), args, {}))
         if args.only != "before":
             rows.append(run("after", ROOT, stack, Path(tmp), args,
-                            {"GEMINI_MAX_CALLS_PER_MINUTE": str(args.quota)}))
+                            # Just under the quota, as the README advises: the two minutes never quite agree.
+                            {"GEMINI_MAX_CALLS_PER_MINUTE": str(int(args.quota * 0.95))}))
     print(f"{args.replicas} replicas x MODEL_CONCURRENCY {args.model_concurrency}, one redis-server, fake Gemini "
           f"{args.model_seconds:g} s a call with a quota of {args.quota}/min (429 + RetryInfo beyond); "
           f"{args.generations} generations from {args.shoppers} shoppers asked within {args.arrival_seconds:g} s; "
