@@ -204,7 +204,7 @@ def poll(fleet: Fleet, generation: Generation) -> None:
 def summary(name: str, work: list[Generation], fake: FakeGemini, commands: int, args) -> dict[str, str]:
     accepted = [g for g in work if g.id]
     completed = [g for g in accepted if g.outcome == "completed"]
-    failures = collections.Counter(g.outcome[:70] for g in work if g.outcome and g.outcome != "completed")
+    failures = collections.Counter(g.outcome[:110] for g in work if g.outcome and g.outcome != "completed")
     lost = [g for g in accepted if not g.outcome]
     calls, limited = len(fake.requests), fake.rate_limited
     images = calls - limited
