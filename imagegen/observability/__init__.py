@@ -78,6 +78,28 @@ def bound(request_id: str | None = None, generation_id: str | None = None) -> It
             var.reset(token)
 
 
+def trace_carrier() -> dict[str, str]:
+    """The current trace context as W3C headers, for work another thread or replica carries on."""
+    from opentelemetry import propagate
+
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier
+
+
+@contextlib.contextmanager
+def continued(carrier: dict[str, str]) -> Iterator[None]:
+    """Runs the block inside the trace a carrier (trace_carrier) names; no trace when it names none."""
+    from opentelemetry import context, propagate
+
+    token = context.attach(propagate.extract(carrier)) if carrier else None
+    try:
+        yield
+    finally:
+        if token is not None:
+            context.detach(token)
+
+
 class Tracing:
     """OpenTelemetry in the shop's convention: off unless ENABLE_TRACING=1, then OTLP/gRPC to the collector.
 

@@ -16,7 +16,7 @@ import time
 from imagegen import queue as shared_queue
 from imagegen.errors import Busy, PeerUnavailable
 from imagegen.estimate import Estimator
-from imagegen.observability import Metrics, bound
+from imagegen.observability import Metrics, bound, continued
 from imagegen.state import StatusStore
 from imagegen.usecases.pending import SHUT_DOWN, Pending
 from imagegen.usecases.run import Job, RunGeneration
@@ -164,7 +164,7 @@ class GenerationQueue:
             self._metrics.repeated_runs.inc()
         if self._shop_wide:
             self._pending.add(generation_id, job.cache_key)
-        with bound(request_id=job.request_id or None, generation_id=generation_id):
+        with bound(request_id=job.request_id or None, generation_id=generation_id), continued(dict(job.trace)):
             self._start(claimed, job)
 
     def _start(self, claimed: shared_queue.Claimed, job: Job) -> None:

@@ -37,12 +37,13 @@ class Job:
     size: int = 1024
     user_id: str = ""
     request_id: str = ""  # of the call that accepted it: the worker's log lines carry it too
+    trace: tuple[tuple[str, str], ...] = ()  # the call's trace context (W3C headers): the work joins its trace
 
     def encode(self) -> bytes:
         """The job as the queue keeps it (compact JSON; the shopper's id travels as the queue's lane)."""
         return json.dumps({
             "style": self.style.name, "background": self.background_name, "key": self.cache_key, "size": self.size,
-            "request": self.request_id,
+            "request": self.request_id, "trace": dict(self.trace),
             "lines": [[dataclasses.asdict(product), quantity] for product, quantity in self.lines],
         }, separators=(",", ":")).encode()
 
@@ -55,7 +56,8 @@ class Job:
             for product, quantity in data["lines"]
         )
         return cls(generation_id, resolve_style(data["style"]), lines, data["background"], data["key"],
-                   time.monotonic() - waited_seconds, int(data["size"]), request_id=data.get("request", ""))
+                   time.monotonic() - waited_seconds, int(data["size"]), request_id=data.get("request", ""),
+                   trace=tuple(data.get("trace", {}).items()))
 
 
 class RunGeneration:

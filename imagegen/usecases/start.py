@@ -9,7 +9,7 @@ import time
 
 from imagegen.domain import Cart, Catalog, Product, RateLimit
 from imagegen.errors import Busy, EmptyCart, InvalidArgument, PeerUnavailable
-from imagegen.observability import Metrics, request_id_var
+from imagegen.observability import Metrics, request_id_var, trace_carrier
 from imagegen.state import SharedState
 from imagegen.statuses import FAILED, Generation
 from imagegen.stores import BACKGROUNDS_PREFIX, ImageStore
@@ -108,7 +108,8 @@ class StartGeneration:
             log.info("generation joined an identical one", extra={"generation_id": joined.id, "style": style.name})
             return joined
         job = Job(record.id, style, lines, background_name, cache_key, time.monotonic(), self._drawing.size,
-                  user_id=request.user_id, request_id=request_id_var.get() or "")
+                  user_id=request.user_id, request_id=request_id_var.get() or "",
+                  trace=tuple(trace_carrier().items()))
         try:
             self._queue.submit(job)
         except Busy:
