@@ -11,6 +11,7 @@ import dataclasses
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -22,11 +23,12 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from genproto import imagegeneration_pb2_grpc as pb_grpc
-from imagegen.admission import Admission
+from imagegen import queue as shared_queue
 from imagegen.api import SERVICE_NAME, ImageGenerationServicer, gate_limits
 from imagegen.capacity import Capacity
 from imagegen.domain import Generator, Pictures
 from imagegen.edge import Gate
+from imagegen.estimate import Estimator, MemoryRunLog, RedisRunLog
 from imagegen.health import HealthServicer
 from imagegen.http import SidePort
 from imagegen.limits import (
@@ -39,7 +41,10 @@ from imagegen.limits import (
 )
 from imagegen.observability import Metrics, Tracing, configure_logging
 from imagegen.observability.spans import TracedGenerator, TracedPictures, TracedStore
-from imagegen.redis_client import connect as connect_redis
+from imagegen.queue.memory import MemoryQueue
+from imagegen.quota import GeminiQuota, QuotaPolicy
+from imagegen.quota.memory import MemoryQuotaStore
+from imagegen.redis_connect import connect as connect_redis
 from imagegen.settings import Settings, SettingsError, StateSettings
 from imagegen.shop import ProductPictures, Shop
 from imagegen.state import SharedState
@@ -52,7 +57,7 @@ from imagegen.usecases.pending import Pending
 from imagegen.usecases.queue import GenerationQueue
 from imagegen.usecases.run import RunGeneration
 from imagegen.usecases.start import Drawing, StartGeneration
-from imagegen.usecases.status import ReadStatus
+from imagegen.usecases.status import CancelGeneration, ReadStatus
 
 if TYPE_CHECKING:
     import redis
@@ -75,6 +80,7 @@ class App:
 
     def start(self) -> None:
         """Starts both servers and reports SERVING (the service: only while its shared state answers)."""
+        self.queue.start()
         self.server.start()
         self.side_port.start()
         serving, not_serving = health_pb2.HealthCheckResponse.SERVING, health_pb2.HealthCheckResponse.NOT_SERVING
@@ -85,8 +91,9 @@ class App:
         """Stops taking new work, lets running generations finish within the grace period.
 
         The gRPC server keeps answering status calls meanwhile, and for SHUTDOWN_STATUS_SECONDS (taken
-        out of the grace period) after unfinished generations are marked failed, so that shoppers
-        polling them read `failed` before the server goes. Returns how many were unfinished.
+        out of the grace period) after unfinished generations are marked failed (in process; with Redis
+        they are handed back to the shop's queue), so that shoppers polling them read `failed` before
+        the server goes. Returns how many were unfinished.
         """
         grace = self.settings.shutdown_grace_seconds
         deadline = time.monotonic() + grace
@@ -107,7 +114,8 @@ class App:
 
 
 def build_generator(
-    settings: Settings, metrics: Metrics, cpu_slots: threading.BoundedSemaphore, budget: DailyBudget | None = None
+    settings: Settings, metrics: Metrics, cpu_slots: threading.BoundedSemaphore, budget: DailyBudget | None = None,
+    quota: GeminiQuota | None = None,
 ) -> Generator:
     """The generator IMAGE_GENERATOR asks for (auto: gemini when credentials are configured).
 
@@ -124,7 +132,7 @@ def build_generator(
 
     guard = settings.cost_guard
     return FallbackGenerator(
-        build_gemini_generator(settings.gemini, metrics=metrics, spend=budget, cpu_slots=cpu_slots),
+        build_gemini_generator(settings.gemini, metrics=metrics, spend=budget, cpu_slots=cpu_slots, quota=quota),
         collage,
         budget=budget,
         budget_action=guard.budget_exceeded_action,
@@ -145,8 +153,38 @@ def build_store(settings: Settings) -> tuple[ImageStore, LocalImageStore | None]
     return local, local
 
 
+def build_quota(settings: Settings, metrics: Metrics, client: redis.Redis | None) -> GeminiQuota:
+    """Gemini's limits, counted for the whole shop in Redis (else in this process), shown in metrics."""
+    gemini = settings.gemini
+    policy = QuotaPolicy(
+        max_concurrent=gemini.gemini_max_concurrent_calls, per_minute=gemini.gemini_max_calls_per_minute,
+        slot_lease_seconds=max(120.0, gemini.gemini_timeout_seconds + 30),
+    )
+    if client is not None:
+        from imagegen.quota.redis import RedisQuotaStore
+
+        store = RedisQuotaStore(client, settings.redis_addr)
+    else:
+        store = MemoryQuotaStore()
+    quota = GeminiQuota(store, policy)
+    for model in gemini.gemini_models:
+        metrics.watch_quota(model, lambda model=model: quota.state(model))
+    return quota
+
+
+def build_queue(settings: StateSettings, client: redis.Redis | None) -> shared_queue.GenerationQueue:
+    """The shop's queue in Redis Streams when REDIS_ADDR is set, else this process's queue."""
+    if client is None:
+        return MemoryQueue(settings.generation_lease_seconds, settings.generation_max_attempts)
+    from imagegen.queue.redis import RedisQueue
+
+    return RedisQueue(client, settings.generation_lease_seconds, settings.generation_max_attempts,
+                      max_block_seconds=min(0.5, settings.redis_timeout_seconds / 2), addr=settings.redis_addr)
+
+
 def build_state(
-    settings: StateSettings, on_change: Callable[[bool], None], client: redis.Redis | None = None
+    settings: StateSettings, on_change: Callable[[bool], None], client: redis.Redis | None = None,
+    still_queued: Callable[[str], bool] = lambda generation_id: False,
 ) -> SharedState:
     """Redis when REDIS_ADDR is set (several replicas), else in-process state."""
     if settings.redis_addr:
@@ -160,6 +198,7 @@ def build_state(
             timeout_seconds=settings.redis_timeout_seconds,
             on_change=on_change,
             client=client,
+            still_queued=still_queued,
         )
     return memory_state(settings.status_max_entries, settings.status_ttl_seconds)
 
@@ -176,14 +215,16 @@ class Adapters:
     state: SharedState
     budget: DailyBudget
     rate_limit: UserRateLimit
+    queue: shared_queue.GenerationQueue
+    estimator: Estimator
 
 
 def build_adapters(
     settings: Settings, capacity: Capacity, metrics: Metrics, tracing: Tracing, health_servicer: health.HealthServicer
 ) -> Adapters:
-    """The shop, pictures, generator, store, shared state and cost guard, traced when tracing is on."""
+    """The shop, pictures, generator, store, shared state, queue and cost guard, traced when tracing is on."""
     shared_settings, guard, peers = settings.state, settings.cost_guard, settings.shop
-    # One Redis connection pool for everything replicas share: statuses, results, the cost guard.
+    # One Redis connection pool for everything replicas share: statuses, results, queue, quota, cost guard.
     shared = (connect_redis(shared_settings.redis_addr, shared_settings.redis_timeout_seconds)
               if shared_settings.redis_addr else None)
     budget = DailyBudget(
@@ -197,8 +238,12 @@ def build_adapters(
         on_refused=metrics.rate_limited.inc,
     )
     store, served_images = build_store(settings)
-    generator = build_generator(settings, metrics, capacity.cpu_slots(), budget)
-    state = build_state(shared_settings, lambda up: _shared_state_changed(up, metrics, health_servicer), shared)
+    quota = build_quota(settings, metrics, shared) if settings.generator == "gemini" else None
+    generator = build_generator(settings, metrics, capacity.cpu_slots(), budget, quota)
+    queue = build_queue(shared_settings, shared)
+    state = build_state(shared_settings, lambda up: _shared_state_changed(up, metrics, health_servicer), shared,
+                        still_queued=lambda generation_id: queue.position(generation_id) is not None)
+    metrics.queued.set_function(lambda: _waiting(queue))
     metrics.shared_state_up.set(1 if state.available() else 0)
     shop = Shop(
         peers.cart_service_addr, peers.product_catalog_service_addr, peers.peer_timeout_seconds,
@@ -214,7 +259,16 @@ def build_adapters(
         state=state,
         budget=budget,
         rate_limit=rate_limit,
+        queue=queue,
+        estimator=Estimator(RedisRunLog(shared, shared_settings.redis_addr) if shared else MemoryRunLog()),
     )
+
+
+def _waiting(queue: shared_queue.GenerationQueue) -> float:
+    try:
+        return float(queue.depth().waiting)
+    except Exception:  # noqa: BLE001 (Redis away: the scrape shows NaN rather than failing)
+        return float("nan")
 
 
 @dataclasses.dataclass
@@ -223,6 +277,7 @@ class UseCases:
 
     start: StartGeneration
     status: ReadStatus
+    cancel: CancelGeneration
     store_background: StoreBackground
     queue: GenerationQueue
     pending: Pending
@@ -236,8 +291,12 @@ def build_use_cases(settings: Settings, capacity: Capacity, adapters: Adapters, 
         pictures=adapters.pictures, generator=adapters.generator, store=adapters.store, statuses=state.statuses,
         results=state.results, pending=pending, metrics=metrics, picture_timeout=2 * settings.peer_timeout_seconds,
     )
-    admission = Admission(capacity.model_concurrency, capacity.queue_limit, capacity.queue_max_wait_seconds, metrics)
-    queue = GenerationQueue(admission, run, pending)
+    queue = GenerationQueue(
+        adapters.queue, run, pending, state.statuses, metrics, workers=capacity.model_concurrency,
+        queue_limit=capacity.queue_limit, max_wait_seconds=capacity.queue_max_wait_seconds,
+        lease_seconds=settings.generation_lease_seconds, consumer=f"{socket.gethostname()}:{os.getpid()}",
+        shop_wide=bool(settings.redis_addr), estimator=adapters.estimator,
+    )
     start = StartGeneration(
         cart=adapters.shop, catalog=adapters.shop, store=adapters.store, state=state, queue=queue, pending=pending,
         metrics=metrics, drawing=Drawing(adapters.generator.name, settings.image_size), rate_limit=adapters.rate_limit,
@@ -245,7 +304,9 @@ def build_use_cases(settings: Settings, capacity: Capacity, adapters: Adapters, 
     uploads = settings.uploads
     limits = UploadLimits(uploads.max_upload_bytes, uploads.max_image_pixels, uploads.background_max_side,
                           uploads.upload_decode_max_bytes)
-    return UseCases(start, ReadStatus(state.statuses), StoreBackground(adapters.store, metrics, limits), queue, pending)
+    status = ReadStatus(state.statuses, adapters.queue, adapters.estimator)
+    cancel = CancelGeneration(state.statuses, status, queue.withdrawn)
+    return UseCases(start, status, cancel, StoreBackground(adapters.store, metrics, limits), queue, pending)
 
 
 def build_server(
@@ -271,7 +332,8 @@ def build_server(
         ],
         maximum_concurrent_rpcs=gate.max_concurrent_rpcs,
     )
-    servicer = ImageGenerationServicer(use_cases.start, use_cases.status, use_cases.store_background)
+    servicer = ImageGenerationServicer(use_cases.start, use_cases.status, use_cases.store_background,
+                                       use_cases.cancel)
     pb_grpc.add_ImageGenerationServiceServicer_to_server(servicer, server)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(

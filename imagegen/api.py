@@ -20,7 +20,7 @@ from imagegen.status_details import abort, rich_status
 from imagegen.styles import DEFAULT_STYLE, STYLES
 from imagegen.usecases.backgrounds import StoreBackground
 from imagegen.usecases.start import CartRequest, StartGeneration
-from imagegen.usecases.status import ReadStatus
+from imagegen.usecases.status import CancelGeneration, ReadStatus, Standing
 
 log = logging.getLogger(__name__)
 
@@ -57,12 +57,15 @@ def gate_limits(capacity: Capacity) -> dict[str, Limits]:
     """The gate's limits per RPC: checked before a request's body is read (see capacity.py)."""
     return {
         f"/{SERVICE_NAME}/GenerateCartImage": Limits(
-            in_flight=capacity.generate_in_flight, reads=capacity.reads, max_bytes=capacity.small_request_bytes,
+            in_flight=capacity.generate_in_flight, in_flight_wait_seconds=capacity.generate_in_flight_wait_seconds,
+            reads=capacity.reads, max_bytes=capacity.small_request_bytes,
             busy_message="too many image generations are in progress; try again shortly", busy_reason="GENERATE_BUSY"),
         f"/{SERVICE_NAME}/UploadBackground": Limits(
             in_flight=capacity.uploads,
             busy_message="too many backgrounds are being processed; try again shortly", busy_reason="UPLOAD_BUSY"),
         f"/{SERVICE_NAME}/GetImageGenerationStatus": Limits(
+            reads=capacity.reads, max_bytes=capacity.status_request_bytes),
+        f"/{SERVICE_NAME}/CancelImageGeneration": Limits(
             reads=capacity.reads, max_bytes=capacity.status_request_bytes),
     }
 
@@ -70,10 +73,12 @@ def gate_limits(capacity: Capacity) -> dict[str, Limits]:
 class ImageGenerationServicer(pb_grpc.ImageGenerationServiceServicer):
     """ImageGenerationService: one short method per RPC."""
 
-    def __init__(self, start: StartGeneration, status: ReadStatus, store_background: StoreBackground) -> None:
+    def __init__(self, start: StartGeneration, status: ReadStatus, store_background: StoreBackground,
+                 cancel: CancelGeneration | None = None) -> None:
         self._start = start
         self._status = status
         self._store_background = store_background
+        self._cancel = cancel
 
     def GenerateCartImage(self, request: pb.GenerateCartImageRequest, context: grpc.ServicerContext):  # noqa: N802
         """Starts a generation and answers with its id at once."""
@@ -108,21 +113,35 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServiceServicer):
         """Reports a generation's status; not_found for an unknown id."""
         with _edge(context, "GetImageGenerationStatus"):
             _check_lengths(generation_id=request.generation_id)
-            record = self._status(request.generation_id.strip())
-            if record is None:
-                return pb.GetStatusResponse(
-                    status=statuses.NOT_FOUND, error_message="no generation with this id (it may have expired)"
-                )
-            return pb.GetStatusResponse(
-                status=record.status, image_url=record.image_url, progress=record.progress,
-                error_message=record.error_message,
-            )
+            return _status_response(self._status(request.generation_id.strip()))
+
+    def CancelImageGeneration(self, request: pb.CancelImageGenerationRequest, context: grpc.ServicerContext):  # noqa: N802
+        """Withdraws a generation not yet started and not shared; answers its status after the call."""
+        with _edge(context, "CancelImageGeneration"):
+            _check_lengths(generation_id=request.generation_id)
+            if self._cancel is None:
+                context.abort(grpc.StatusCode.UNIMPLEMENTED, "cancelling is not available")
+            return _status_response(self._cancel(request.generation_id.strip()))
 
     def ListStyles(self, request: pb.ListStylesRequest, context: grpc.ServicerContext):  # noqa: N802
         """The styles style_preference takes, in order; the first is the default."""
         with _edge(context, "ListStyles"):
             ordered = sorted(STYLES.values(), key=lambda style: style.name != DEFAULT_STYLE)  # stable: default first
             return pb.ListStylesResponse(styles=[pb.ImageStyle(name=style.name, label=style.label) for style in ordered])
+
+
+def _status_response(standing: Standing | None) -> pb.GetStatusResponse:
+    """A generation's standing as the wire carries it; not_found for an unknown id."""
+    if standing is None:
+        return pb.GetStatusResponse(
+            status=statuses.NOT_FOUND, error_message="no generation with this id (it may have expired)"
+        )
+    record = standing.generation
+    return pb.GetStatusResponse(
+        status=record.status, image_url=record.image_url, progress=record.progress,
+        error_message=record.error_message, queue_position=standing.queue_position,
+        estimated_seconds=standing.estimated_seconds,
+    )
 
 
 def _check_lengths(**values: str) -> None:

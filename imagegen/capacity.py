@@ -1,7 +1,7 @@
 """Every limit on concurrent work, derived from settings in one place.
 
-A generation is admitted at the gate (GENERATE_MAX_INFLIGHT calls at once, refused before the body is
-read), queued (GENERATION_QUEUE_LIMIT) and run on MODEL_CONCURRENCY threads that mostly wait on the model,
+A generation is admitted at the gate (GENERATE_MAX_INFLIGHT calls at once; one finding them taken waits up
+to half a second for a slot, then is refused before its body is read), queued (GENERATION_QUEUE_LIMIT) and run on MODEL_CONCURRENCY threads that mostly wait on the model,
 storage and pictures. CPU-heavy steps (the collage, Gemini's picture conversion, the fallback collage) take
 one of CPU_CONCURRENCY slots themselves: more at once than cores only adds memory and latency. Uploads are
 bounded once, at the gate (UPLOAD_CONCURRENCY). The RPC threads for admitted calls are every admitted
@@ -23,7 +23,8 @@ from imagegen.settings import Settings
 class Capacity:
     """The service's limits, each derived from settings."""
 
-    generate_in_flight: int = 128  # GenerateCartImage calls handled at once (GENERATE_MAX_INFLIGHT)
+    generate_in_flight: int = 256  # GenerateCartImage calls handled at once (GENERATE_MAX_INFLIGHT)
+    generate_in_flight_wait_seconds: float = 0.5  # a call finding them all taken waits this long for one
     uploads: int = 2  # UploadBackground calls handled at once (UPLOAD_CONCURRENCY)
     reserve_threads: int = 16  # RPC threads kept for health and status (RPC_RESERVE_THREADS)
     model_concurrency: int = 32  # generations running at once (MODEL_CONCURRENCY)

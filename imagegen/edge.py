@@ -66,7 +66,8 @@ REFUSAL_BACKLOG = 1024  # gRPC's own cap sits this far above the budgets: the la
 class Limits:
     """What a method admits. None: no limit of that kind."""
 
-    in_flight: int | None = None  # calls handled at once; more are refused before being read
+    in_flight: int | None = None  # calls handled at once; more wait for a slot, then are refused unread
+    in_flight_wait_seconds: float = 0.0  # longest wait for a slot (cut to the call's deadline)
     busy_message: str = "the service is busy; try again shortly"
     busy_reason: str = "BUSY"  # the ErrorInfo reason of a refusal for want of a slot or a turn to read
     reads: int | None = None  # requests being read at once; more wait their turn
@@ -399,7 +400,7 @@ class _Admitted:
         deadline = time.monotonic() + self._read_seconds  # from the call's start: a trickle cannot renew it
         if self._reads is not None:
             request = self._read(requests, context, deadline)
-        if self._slots is not None and not self._slots.acquire(blocking=False):
+        if self._slots is not None and not self._slot(context):
             self._refuse(context, self._method, grpc.StatusCode.RESOURCE_EXHAUSTED, self._limits.busy_message,
                          "in-flight limit reached", error_reason=self._limits.busy_reason,
                          retry_after_seconds=BUSY_RETRY_SECONDS)
@@ -410,6 +411,14 @@ class _Admitted:
         finally:
             if self._slots is not None:
                 self._slots.release()
+
+    def _slot(self, context: grpc.ServicerContext) -> bool:
+        """Takes an in-flight slot, waiting briefly for one: a burst is let in, a flood still refused."""
+        wait = self._limits.in_flight_wait_seconds
+        remaining = context.time_remaining()
+        if remaining is not None:
+            wait = min(wait, remaining / 2)  # leave the call time to be served
+        return self._slots.acquire(timeout=wait) if wait > 0 else self._slots.acquire(blocking=False)
 
     def _read(self, requests: Iterator[Any], context: grpc.ServicerContext, deadline: float) -> Any:
         if self._reads is not None and not self._reads.acquire(timeout=max(0.0, deadline - time.monotonic())):

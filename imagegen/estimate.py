@@ -30,8 +30,9 @@ class RunLog(Protocol):
         """One generation completed after running run_seconds."""
         ...
 
-    def recent(self) -> tuple[list[float], int]:
-        """The latest run times (up to KEEP_RUNS) and completions in the last WINDOW_SECONDS."""
+    def recent(self) -> tuple[list[float], int, float]:
+        """The latest run times (up to KEEP_RUNS), completions in the last WINDOW_SECONDS, and the seconds
+        since the oldest of those."""
         ...
 
 
@@ -49,11 +50,12 @@ class MemoryRunLog:
             self._runs.append(run_seconds)
             self._done.append(self._clock())
 
-    def recent(self) -> tuple[list[float], int]:
+    def recent(self) -> tuple[list[float], int, float]:
         with self._lock:
-            while self._done and self._done[0] < self._clock() - WINDOW_SECONDS:
+            now = self._clock()
+            while self._done and self._done[0] < now - WINDOW_SECONDS:
                 self._done.popleft()
-            return list(self._runs), len(self._done)
+            return list(self._runs), len(self._done), (now - self._done[0]) if self._done else 0.0
 
 
 # Keys (one slot): imagegen:{estimate}:runs (list of run seconds, newest first, trimmed to KEEP_RUNS),
@@ -71,7 +73,11 @@ redis.call('PEXPIRE', KEYS[2], ARGV[4])
 _RECENT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-return {redis.call('LRANGE', KEYS[1], 0, -1), redis.call('ZCOUNT', KEYS[2], now - tonumber(ARGV[1]), '+inf')}
+local from = now - tonumber(ARGV[1])
+local oldest = redis.call('ZRANGEBYSCORE', KEYS[2], from, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
+local span = 0
+if #oldest > 0 then span = now - tonumber(oldest[2]) end
+return {redis.call('LRANGE', KEYS[1], 0, -1), redis.call('ZCOUNT', KEYS[2], from, '+inf'), span}
 """
 
 
@@ -89,9 +95,9 @@ class RedisRunLog:
         self._call(self._record, [repr(round(run_seconds, 3)), KEEP_RUNS, uuid.uuid4().hex[:12],
                                   int(WINDOW_SECONDS * 1000)])
 
-    def recent(self) -> tuple[list[float], int]:
-        runs, done = self._call(self._recent, [int(WINDOW_SECONDS * 1000)])
-        return [float(run) for run in runs], int(done)
+    def recent(self) -> tuple[list[float], int, float]:
+        runs, done, span_ms = self._call(self._recent, [int(WINDOW_SECONDS * 1000)])
+        return [float(run) for run in runs], int(done), int(span_ms) / 1000
 
     def _call(self, script, args: list):
         try:
@@ -132,14 +138,18 @@ class Estimator:
 
     def _snapshot(self) -> tuple[float, float]:
         with self._lock:
-            if self._clock() - self._read_at < self._refresh:
+            # Nothing known yet: ask again at once rather than answer 0 for a whole refresh period.
+            if self._clock() - self._read_at < self._refresh and self._typical_run > 0:
                 return self._typical_run, self._per_second
             self._read_at = self._clock()
         try:
-            runs, done = self._log.recent()
+            runs, done, span = self._log.recent()
         except PeerUnavailable:
             return self._typical_run, self._per_second
         with self._lock:
             self._typical_run = statistics.median(runs) if runs else 0.0
-            self._per_second = done / WINDOW_SECONDS
+            # Over the time the completions actually span (a shop just started has not run a whole window),
+            # but at least a typical run, so that a handful finishing together is not taken for a rate.
+            elapsed = min(WINDOW_SECONDS, max(span, self._typical_run, 1.0))
+            self._per_second = done / elapsed
             return self._typical_run, self._per_second

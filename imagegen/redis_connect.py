@@ -19,7 +19,11 @@ def is_cluster(addr: str, timeout_seconds: float = 1.0) -> bool:
 
 
 def connect(addr: str, timeout_seconds: float = 1.0) -> redis.Redis | RedisCluster:
-    """A client for host:port (a RedisCluster when the server is a cluster node), failing fast when away."""
+    """A client for host:port (a RedisCluster when the server is a cluster node), failing fast when away.
+
+    A server that cannot be asked at start is taken for a single Redis, so that a replica starts (and
+    reports NOT_SERVING) while Redis is away; a cluster is detected on the next start.
+    """
     host, port = _split(addr)
     options = dict(
         socket_timeout=timeout_seconds,
@@ -27,7 +31,11 @@ def connect(addr: str, timeout_seconds: float = 1.0) -> redis.Redis | RedisClust
         health_check_interval=15,
         decode_responses=False,
     )
-    if is_cluster(addr, timeout_seconds):
+    try:
+        cluster = is_cluster(addr, timeout_seconds)
+    except redis.RedisError:
+        cluster = False
+    if cluster:
         # The cluster client follows MOVED/ASK itself; a few attempts cover a failover, not an outage.
         return RedisCluster(host=host, port=port, retry=Retry(NoBackoff(), 2), **options)
     # One quick retry covers a connection the server closed; more would turn an outage into a hang.

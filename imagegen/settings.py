@@ -62,6 +62,8 @@ class GeminiSettings:
     use_vertexai: bool = False
     project_id: str = ""
     location: str = "global"
+    gemini_max_concurrent_calls: int = 0
+    gemini_max_calls_per_minute: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,6 +95,7 @@ class StateSettings:
     status_max_entries: int = 10_000
     status_ttl_seconds: int = 3600
     generation_lease_seconds: float = 15.0
+    generation_max_attempts: int = 3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -169,6 +172,8 @@ class Settings:
     image_aspect_ratio: str = "1:1"
     use_vertexai: bool = False
     location: str = "global"
+    gemini_max_concurrent_calls: int = 0  # all replicas together; 0: none beyond MODEL_CONCURRENCY each
+    gemini_max_calls_per_minute: int = 0  # all replicas together; 0: none
     # Concurrency and admission: how each is used is in capacity.py.
     model_concurrency: int = 32
     cpu_concurrency: int = 0  # 0: the number of cores this process may run on
@@ -188,10 +193,11 @@ class Settings:
     gemini_fallback: str = "none"
     redis_timeout_seconds: float = 1.0
     generation_lease_seconds: float = 15.0
+    generation_max_attempts: int = 3
     # Logging.
     log_level: str = "INFO"
     # Admission at the gate, the side port's timeouts, decoding memory, shutdown.
-    generate_max_inflight: int = 128
+    generate_max_inflight: int = 256
     rpc_reserve_threads: int = 16
     upload_decode_max_bytes: int = 256 * 1024 * 1024
     http_idle_timeout_seconds: int = 10
@@ -295,6 +301,8 @@ class Settings:
             image_aspect_ratio=reader.choice("IMAGE_ASPECT_RATIO", cls.image_aspect_ratio, ASPECT_RATIOS),
             use_vertexai=reader.boolean("GOOGLE_GENAI_USE_VERTEXAI", False),
             location=reader.text("LOCATION", cls.location) or cls.location,
+            gemini_max_concurrent_calls=reader.integer("GEMINI_MAX_CONCURRENT_CALLS", 0, 0, 100_000),
+            gemini_max_calls_per_minute=reader.integer("GEMINI_MAX_CALLS_PER_MINUTE", 0, 0, 10_000_000),
             model_concurrency=reader.integer("MODEL_CONCURRENCY", cls.model_concurrency, 1, 1024),
             # GENERATION_WORKERS and GENERATION_QUEUE_SIZE are the deprecated names of these two.
             cpu_concurrency=reader.integer(
@@ -321,6 +329,7 @@ class Settings:
             gemini_fallback=reader.choice("GEMINI_FALLBACK", cls.gemini_fallback, FALLBACKS),
             redis_timeout_seconds=reader.number("REDIS_TIMEOUT_SECONDS", cls.redis_timeout_seconds, 0.05, 30),
             generation_lease_seconds=reader.number("GENERATION_LEASE_SECONDS", cls.generation_lease_seconds, 1, 600),
+            generation_max_attempts=reader.integer("GENERATION_MAX_ATTEMPTS", cls.generation_max_attempts, 1, 100),
             log_level=reader.choice("LOG_LEVEL", cls.log_level, ("DEBUG", "INFO", "WARNING", "ERROR"), upper=True),
             # Hardening.
             generate_max_inflight=reader.integer("GENERATE_MAX_INFLIGHT", cls.generate_max_inflight, 1, 4096),

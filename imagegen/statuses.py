@@ -26,6 +26,8 @@ class Generation:
     error_message: str = ""
     style: str = ""
     created: float = 0.0
+    started: float = 0.0  # when a worker took it (time.time()), 0 while it waits
+    shared: bool = False  # an identical request joined it: cancelling it would cancel theirs too
 
 
 def new_generation_id() -> str:
@@ -80,6 +82,35 @@ class InProcessStatuses:
         """Forgets a generation nobody was told about."""
         with self._lock:
             self._records.pop(generation_id, None)
+
+    def share(self, generation_id: str) -> Generation | None:
+        """Marks a generation joined by an identical request; the record, or None when unknown."""
+        with self._lock:
+            record = self._records.get(generation_id)
+            if record is not None and record.status == PROCESSING and not record.shared:
+                record = self._records[generation_id] = dataclasses.replace(record, shared=True)
+            return record
+
+    def withdraw(self, generation_id: str, message: str) -> bool:
+        """Fails a generation nobody joined and no worker took; False when it was shared, started or ended."""
+        with self._lock:
+            record = self._records.get(generation_id)
+            if record is None or record.status != PROCESSING or record.shared or record.started:
+                return False
+            self._records[generation_id] = dataclasses.replace(record, status=FAILED, error_message=message)
+            return True
+
+    def own(self, generation_id: str) -> bool:
+        """Notes that a worker of this process started the generation; False when it already ended."""
+        with self._lock:
+            record = self._records.get(generation_id)
+            if record is None or record.status != PROCESSING:
+                return False
+            self._records[generation_id] = dataclasses.replace(record, started=time.time())
+            return True
+
+    def disown(self, generation_id: str) -> None:
+        """Nothing to do in process: the generation ends with the process (see the Redis store)."""
 
     def __len__(self) -> int:
         with self._lock:

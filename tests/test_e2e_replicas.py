@@ -73,18 +73,18 @@ def test_identical_carts_on_two_replicas_share_one_model_call_and_later_ones_hit
     assert len(fake_gemini.requests) == 1
 
 
-def test_a_killed_replica_s_generation_is_reported_interrupted_by_another(replicas, fake_gemini):
+def test_a_killed_replica_s_generation_is_finished_by_another(replicas, fake_gemini):
     one, two = replicas(GENERATION_LEASE_SECONDS="2")
     fake_gemini.hold()
-    lost = generate(one, (WATCH, 3))
-    wait_for(lambda: fake_gemini.in_flight == 1, what="the model call")
-    one.process.kill()  # SIGKILL: no shutdown, no goodbye
-    final, _ = two.wait_finished(lost.generation_id, timeout=60)
-    assert final.status == "failed" and "interrupted" in final.error_message and "try again" in final.error_message
-    retry = generate(two, (WATCH, 3))
-    assert retry.generation_id != lost.generation_id  # not joined to the dead one
+    taken = generate(one, (WATCH, 3))
+    wait_for(lambda: fake_gemini.in_flight >= 1, what="the model call")
+    two.process.kill()  # SIGKILL: no shutdown, no goodbye (whichever replica's worker took it)
+    one.process.kill()
+    three = replicas(1, GENERATION_LEASE_SECONDS="2")[0]
     fake_gemini.release()
-    assert two.wait_finished(retry.generation_id)[0].status == "completed"
+    final, _ = three.wait_finished(taken.generation_id, timeout=60)
+    assert final.status == "completed", final.error_message
+    assert len(fake_gemini.requests) == 2  # the model call was repeated once: at least once, stored once
 
 
 def test_redis_stopped_means_unavailable_at_once_and_the_service_recovers_by_itself(replicas, redis_server):
@@ -146,7 +146,7 @@ def test_a_replica_started_while_redis_is_away_serves_once_it_returns(replicas, 
     assert "GENERATION_WORKERS is deprecated" in logs  # the old name still works, with a warning
 
 
-def test_a_generation_whose_end_redis_missed_reads_failed_once_redis_answers_again(
+def test_a_generation_whose_end_redis_missed_is_drawn_again_and_completes_once_redis_answers(
         make_service, redis_addr, redis_server, gcs_emulator):
     held = MissingPictures(hold=True)
     try:
@@ -160,7 +160,8 @@ def test_a_generation_whose_end_redis_missed_reads_failed_once_redis_answers_aga
             wait_for(lambda: "a peer is unavailable" in service.logs(), timeout=30, what="the end unrecorded")
         finally:
             redis_server.process.send_signal(signal.SIGCONT)
-        final, _ = service.wait_finished(answer.generation_id)
-        assert final.status == "failed" and "interrupted" in final.error_message, final
+        final, _ = service.wait_finished(answer.generation_id, timeout=60)
+        # Its queue entry was never acked: taken again after its lease, drawn and recorded this time.
+        assert final.status == "completed", final
     finally:
         held.close()

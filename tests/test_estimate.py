@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from imagegen.estimate import WINDOW_SECONDS, Estimator, MemoryRunLog, RedisRunLog
+from imagegen.estimate import Estimator, MemoryRunLog, RedisRunLog
 from imagegen.redis_connect import connect
 from tests.redis_cluster import redis_cluster, redis_cluster_addr  # noqa: F401 (fixtures)
 
@@ -33,7 +33,7 @@ def test_nothing_known_is_zero(make_log):
 
 def test_waiting_jobs_are_estimated_from_throughput_and_run_time_alike_on_every_replica(make_log):
     one, two = Estimator(make_log(), refresh_seconds=0), Estimator(make_log(), refresh_seconds=0)
-    for _ in range(int(WINDOW_SECONDS)):  # one completion a second over the window, 10 s each
+    for _ in range(10):  # ten completions just now, 10 s each: about one a second
         one.record(10.0)
     assert two.estimate(0) == one.estimate(0) == 11  # next start in ~1 s, then the run
     assert two.estimate(9) == 20

@@ -16,7 +16,7 @@ from imagegen.limits import (
     RedisWindowCounter,
     UserRateLimit,
 )
-from imagegen.redis_client import connect
+from imagegen.redis_connect import connect
 from tests.service import free_port
 
 DAY = 86400.0

@@ -111,8 +111,8 @@ def test_redis_with_the_local_image_store_is_refused():
 
 def test_hardening_defaults_and_the_rpc_pool_they_size():
     settings = Settings.from_env({})
-    assert (settings.generate_max_inflight, settings.rpc_reserve_threads, settings.upload_concurrency) == (128, 16, 2)
-    assert Capacity.from_settings(settings).rpc_threads == 128 + 2 + 16  # a thread for every admitted call, plus health and status
+    assert (settings.generate_max_inflight, settings.rpc_reserve_threads, settings.upload_concurrency) == (256, 16, 2)
+    assert Capacity.from_settings(settings).rpc_threads == 256 + 2 + 16  # a thread for every admitted call, plus health and status
     assert settings.upload_decode_max_bytes == 256 * 1024 * 1024
     assert (settings.http_idle_timeout_seconds, settings.http_max_connections) == (10, 10_000)
     assert settings.shutdown_status_seconds == 3.0

@@ -111,12 +111,13 @@ def test_two_replicas_see_the_same_statuses_results_and_in_flight_work(redis_add
         two.close()
 
 
-def test_a_generation_whose_replica_stopped_renewing_its_lease_reads_as_interrupted(redis_addr):
+def test_a_generation_whose_worker_stopped_renewing_its_lease_reads_as_interrupted(redis_addr):
     dead = redis_state(redis_addr, status_max_entries=50, status_ttl_seconds=600, lease_seconds=1)
     alive = redis_state(redis_addr, status_max_entries=50, status_ttl_seconds=600, lease_seconds=1)
     try:
         kept = alive.statuses.create("modern")
-        lost = dead.statuses.create("modern")
+        lost = alive.statuses.create("modern")  # accepted here, drawn by the other replica's worker
+        assert alive.statuses.own(kept.id) and dead.statuses.own(lost.id)
         dead.close()  # its heartbeat stops, as if the process had been killed
         interrupted = wait_for(lambda: (s := alive.statuses.get(lost.id)).status == statuses.FAILED and s,
                                what="the lease to run out")
@@ -124,6 +125,31 @@ def test_a_generation_whose_replica_stopped_renewing_its_lease_reads_as_interrup
         assert alive.statuses.get(kept.id).status == statuses.PROCESSING  # renewed by its own replica
     finally:
         alive.close()
+
+
+def test_a_lapsed_lease_is_no_interruption_while_the_queue_still_holds_the_generation(redis_addr):
+    queued: set[str] = set()
+    state = redis_state(redis_addr, status_max_entries=50, status_ttl_seconds=600, lease_seconds=1,
+                        still_queued=queued.__contains__)
+    try:
+        waiting = state.statuses.create("modern")
+        queued.add(waiting.id)
+        gone = state.statuses.create("modern")
+        wait_for(lambda: state.statuses.get(gone.id).status == statuses.FAILED, what="the lease to run out")
+        assert state.statuses.get(waiting.id).status == statuses.PROCESSING
+    finally:
+        state.close()
+
+
+def test_a_shared_or_started_generation_cannot_be_withdrawn(state):
+    alone, joined, taken = (state.statuses.create("modern") for _ in range(3))
+    assert state.statuses.share(joined.id).shared
+    assert state.statuses.own(taken.id) and state.statuses.get(taken.id).started > 0
+    assert not state.statuses.withdraw(joined.id, "cancelled") and not state.statuses.withdraw(taken.id, "cancelled")
+    assert state.statuses.withdraw(alone.id, "cancelled")
+    assert (state.statuses.get(alone.id).status, state.statuses.get(alone.id).error_message) == (
+        statuses.FAILED, "cancelled")
+    assert not state.statuses.own(alone.id)  # a worker taking it later skips it
 
 
 def test_redis_away_is_peer_unavailable_fast_and_recovery_is_automatic(redis_server, redis_addr):

@@ -26,6 +26,7 @@ from imagegen import refsheet
 from imagegen.domain import CartLine, GenerationInput, Picture, Progress
 from imagegen.errors import GenerationFailed, ModelUnavailable
 from imagegen.image_models import ImageModel, image_model
+from imagegen.quota import GeminiQuota
 from imagegen.gemini_key import read_secret
 from imagegen.settings import GeminiSettings
 
@@ -204,6 +205,7 @@ class GeminiGenerator:
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
         cpu_slots: contextlib.AbstractContextManager | None = None,
+        quota: GeminiQuota | None = None,
     ) -> None:
         if not models:
             raise GeminiSetupError("GEMINI_MODEL names no model")
@@ -225,6 +227,7 @@ class GeminiGenerator:
         self._gone_lock = threading.Lock()
         # Converting pictures and building reference sheets hold a core; the model call does not.
         self._cpu_slots = cpu_slots or contextlib.nullcontext()
+        self._quota = quota  # the shop-wide limits; each attempt takes a slot of it
 
     def __repr__(self) -> str:
         return f"GeminiGenerator(mode={self.mode!r}, models={self.models!r})"
@@ -389,13 +392,15 @@ class GeminiGenerator:
                 # A backoff that overslept the budget: the shopper hears what the model last said, if anything.
                 raise ModelUnavailable(_exhausted_message(last_kind) if last_kind else _TOO_SLOW)
             try:
-                return self._attempt(model, contents, size, min(self._timeout, remaining))
+                return self._attempt_in_quota(model, contents, size, deadline)
             except _Retryable as failure:
                 last_kind = failure.kind
                 retry += 1
                 delay = self._retry.delay(retry, self._rng)
                 if failure.retry_after is not None:
                     delay = max(delay, failure.retry_after)
+                if self._quota is not None and failure.kind == "rate_limited":
+                    delay = 0.0  # the shop-wide pause holds the next attempt, and every other replica's
                 gives_up = delay + MIN_ATTEMPT_SECONDS >= deadline - self._clock()
                 logger.warning(
                     "gemini call failed; giving up" if gives_up else "gemini call failed; retrying",
@@ -404,6 +409,22 @@ class GeminiGenerator:
                 if gives_up:
                     raise ModelUnavailable(_exhausted_message(failure.kind)) from None
                 self._sleep(delay)
+
+    def _attempt_in_quota(
+        self, model: ImageModel, contents: list[types.Part], size: int, deadline: float
+    ) -> types.GenerateContentResponse:
+        """One attempt, sent once the shop-wide quota allows it; its outcome goes back to the quota."""
+        if self._quota is None:
+            return self._attempt(model, contents, size, min(self._timeout, deadline - self._clock()))
+        with self._quota.call(model.id, max(0.0, deadline - self._clock() - MIN_ATTEMPT_SECONDS)) as slot:
+            try:
+                return self._attempt(model, contents, size, min(self._timeout, deadline - self._clock()))
+            except _Retryable as failure:
+                if failure.kind == "rate_limited":
+                    slot.rate_limited(failure.retry_after)
+                else:
+                    slot.error()
+                raise
 
     def _attempt(
         self, capabilities: ImageModel, contents: list[types.Part], size: int, timeout: float
@@ -563,6 +584,7 @@ def build_gemini_generator(
     base_url: str | None = None,
     retry: RetryPolicy | None = None,
     cpu_slots: contextlib.AbstractContextManager | None = None,
+    quota: GeminiQuota | None = None,
 ) -> GeminiGenerator:
     """Builds the generator at start: resolves the key (or Vertex credentials) and the SDK client.
 
@@ -629,6 +651,7 @@ def build_gemini_generator(
         retry=retry,
         secret=secret,
         cpu_slots=cpu_slots,
+        quota=quota,
     )
     if mode == "gemini-api":  # Vertex AI lists publisher models differently; its chain is not checked
         generator.check_models_in_background()

@@ -9,7 +9,7 @@ import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterator
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import grpc
 import prometheus_client
@@ -76,6 +76,28 @@ def bound(request_id: str | None = None, generation_id: str | None = None) -> It
     finally:
         for var, token in reversed(tokens):
             var.reset(token)
+
+
+def trace_carrier() -> dict[str, str]:
+    """The current trace context as W3C headers, for work another thread or replica carries on."""
+    from opentelemetry import propagate
+
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier
+
+
+@contextlib.contextmanager
+def continued(carrier: dict[str, str]) -> Iterator[None]:
+    """Runs the block inside the trace a carrier (trace_carrier) names; no trace when it names none."""
+    from opentelemetry import context, propagate
+
+    token = context.attach(propagate.extract(carrier)) if carrier else None
+    try:
+        yield
+    finally:
+        if token is not None:
+            context.detach(token)
 
 
 class Tracing:
@@ -192,6 +214,20 @@ class Metrics:
             buckets=(0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300),
             registry=self.registry,
         )
+        self.repeated_runs = prometheus_client.Counter(
+            "imagegen_generation_repeated_runs", "Generations taken again after the worker running them died "
+            "(their model call may be repeated).", registry=self.registry,
+        )
+        self.quota_in_flight = prometheus_client.Gauge(
+            "imagegen_gemini_quota_in_flight", "Gemini calls in flight, all replicas.", ["model"], registry=self.registry)
+        self.quota_limit = prometheus_client.Gauge(
+            "imagegen_gemini_quota_concurrency_limit", "The shop-wide concurrent-call limit now (cut after 429s; "
+            "0: none).", ["model"], registry=self.registry)
+        self.quota_pause = prometheus_client.Gauge(
+            "imagegen_gemini_quota_pause_seconds", "Seconds left of the shop-wide pause after a 429.", ["model"],
+            registry=self.registry)
+        self.quota_rate_limited = prometheus_client.Gauge(
+            "imagegen_gemini_quota_rate_limited", "429s from Gemini, all replicas.", ["model"], registry=self.registry)
         self.shared_state_up = prometheus_client.Gauge(
             "imagegen_shared_state_up", "1 when the shared state (Redis, or in-process) answers, else 0.",
             registry=self.registry,
@@ -237,6 +273,22 @@ class Metrics:
             "imagegen_gemini_budget_reached", "1 while today's spend has reached the daily budget.",
             registry=self.registry,
         )
+
+    def watch_quota(self, model: str, state: Callable[[], Any]) -> None:
+        """Reads the model's shop-wide quota state (a QuotaState) at each scrape."""
+
+        def read(field: str) -> Callable[[], float]:
+            def value() -> float:
+                try:
+                    return float(getattr(state(), field))
+                except Exception:  # noqa: BLE001 (Redis away: a scrape shows NaN rather than failing)
+                    return float("nan")
+            return value
+
+        for gauge, field in ((self.quota_in_flight, "in_flight"), (self.quota_limit, "limit"),
+                             (self.quota_pause, "pause_remaining_seconds"),
+                             (self.quota_rate_limited, "rate_limited_total")):
+            gauge.labels(model=model).set_function(read(field))
 
     # The Gemini generator reports through these methods (its GeminiMetrics protocol).
     def call(self, model: str, outcome: str) -> None:

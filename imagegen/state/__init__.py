@@ -43,6 +43,22 @@ class StatusStore(Protocol):
         """Forgets a generation nobody was told about (refused, or joined to an identical one)."""
         ...
 
+    def share(self, generation_id: str) -> Generation | None:
+        """Marks a generation joined by an identical request; the record after, or None when unknown."""
+        ...
+
+    def withdraw(self, generation_id: str, message: str) -> bool:
+        """Fails a generation nobody joined and no worker took; False when shared, started or ended."""
+        ...
+
+    def own(self, generation_id: str) -> bool:
+        """A worker here took the generation: its start is noted and its lease kept alive here; False when ended."""
+        ...
+
+    def disown(self, generation_id: str) -> None:
+        """This process handed the generation back: another worker will keep it alive."""
+        ...
+
 
 class ResultCache(Protocol):
     """Finished images by request key (object names, so URLs are minted afresh), bounded in count."""

@@ -1,13 +1,14 @@
 """Shared state in Redis (REDIS_ADDR): every replica sees the same statuses, results and in-flight work.
 
-Keys (one Redis, not Redis Cluster: the scripts below touch keys they build themselves):
-  imagegen:gen:<id>         hash: status, progress, image_url, error_message, style, created; expires with
-                            STATUS_TTL_SECONDS; imagegen:gens (sorted by creation) bounds their count
-  imagegen:lease:<id>       exists while the replica drawing <id> is alive; refreshed every third of
-                            GENERATION_LEASE_SECONDS. A `processing` generation without a lease was
-                            interrupted (its replica died): the next read marks it failed.
-  imagegen:result:<key>     object name drawn for a request key; imagegen:results bounds their count
-  imagegen:inflight:<key>   id of the generation drawing a request key right now
+Keys (hash tags keep each script's keys in one Redis Cluster slot):
+  imagegen:{status}:gen:<id>     hash: status, progress, image_url, error_message, style, created, started,
+                                 shared; expires with STATUS_TTL_SECONDS; imagegen:{status}:gens (sorted by
+                                 creation) bounds their count
+  imagegen:{status}:lease:<id>   exists while the worker drawing <id> is alive; refreshed every third of
+                                 GENERATION_LEASE_SECONDS. A `processing` generation without a lease that the
+                                 queue no longer holds was interrupted: the next read marks it failed.
+  imagegen:{results}:result:<key>  object name drawn for a request key; imagegen:{results}:results bounds them
+  imagegen:inflight:<key>        id of the generation drawing a request key right now (one key per script)
 """
 
 from __future__ import annotations
@@ -22,12 +23,14 @@ import redis
 
 from imagegen import statuses as records
 from imagegen.errors import PeerUnavailable
-from imagegen.redis_client import connect
+from imagegen.redis_connect import connect
 from imagegen.state import INTERRUPTED, SharedState
 
 log = logging.getLogger(__name__)
 
 PREFIX = "imagegen:"
+STATUS = PREFIX + "{status}:"
+RESULTS = PREFIX + "{results}:"
 RESULT_TTL_SECONDS = 7 * 86400  # a result outlives its count bound only if the shop is very quiet
 
 
@@ -50,11 +53,33 @@ redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[3] - ARGV[4])
 """ + _trim("KEYS[3]", "ARGV[6]", "ARGV[7]")
 
+# Answers {orphaned, fields}: orphaned = processing with no live lease (the caller asks the queue).
 _GET = """
+local orphaned = 0
 if redis.call('HGET', KEYS[1], 'status') == 'processing' and redis.call('EXISTS', KEYS[2]) == 0 then
-  redis.call('HSET', KEYS[1], 'status', 'failed', 'error_message', ARGV[1])
+  orphaned = 1
 end
+return {orphaned, redis.call('HGETALL', KEYS[1])}
+"""
+
+_SHARE = """
+if redis.call('HGET', KEYS[1], 'status') == 'processing' then redis.call('HSET', KEYS[1], 'shared', '1') end
 return redis.call('HGETALL', KEYS[1])
+"""
+
+_WITHDRAW = """
+local g = redis.call('HMGET', KEYS[1], 'status', 'shared', 'started')
+if g[1] ~= 'processing' or g[2] or g[3] then return 0 end
+redis.call('HSET', KEYS[1], 'status', 'failed', 'error_message', ARGV[1])
+redis.call('DEL', KEYS[2])
+return 1
+"""
+
+_OWN = """
+if redis.call('HGET', KEYS[1], 'status') ~= 'processing' then return 0 end
+redis.call('HSET', KEYS[1], 'started', ARGV[1])
+redis.call('SET', KEYS[2], '1', 'PX', ARGV[2])
+return 1
 """
 
 _PROGRESS = """
@@ -118,9 +143,10 @@ class RedisStatusStore:
 
     def __init__(
         self, connection: _Redis, max_entries: int, ttl_seconds: int, lease_seconds: float,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = time.time, still_queued: Callable[[str], bool] = lambda generation_id: False,
     ) -> None:
         self._redis = connection
+        self._still_queued = still_queued
         self._max_entries = max_entries
         self._ttl = int(ttl_seconds)
         self._lease_ms = int(lease_seconds * 1000)
@@ -130,6 +156,9 @@ class RedisStatusStore:
         self._get = client.register_script(_GET)
         self._progress = client.register_script(_PROGRESS)
         self._finish = client.register_script(_FINISH)
+        self._share = client.register_script(_SHARE)
+        self._withdraw = client.register_script(_WITHDRAW)
+        self._own = client.register_script(_OWN)
         self._lock = threading.Lock()
         self._owned: set[str] = set()
 
@@ -137,30 +166,47 @@ class RedisStatusStore:
         record = records.Generation(id=records.new_generation_id(), status=records.PROCESSING, style=style, created=self._clock())
         with self._redis.calling():
             self._create(
-                keys=[_gen(record.id), _lease(record.id), PREFIX + "gens"],
-                args=[record.id, style, repr(record.created), self._ttl, self._lease_ms, self._max_entries, PREFIX + "gen:"],
+                keys=[_gen(record.id), _lease(record.id), STATUS + "gens"],
+                args=[record.id, style, repr(record.created), self._ttl, self._lease_ms, self._max_entries, STATUS + "gen:"],
             )
-        with self._lock:
-            self._owned.add(record.id)
         return record
 
     def get(self, generation_id: str) -> records.Generation | None:
         if not generation_id or len(generation_id) > 64:
             return None
+        orphaned, record = self._read(generation_id)
+        # No worker keeps it alive: waiting in the queue (or about to be taken again) is not interrupted.
+        if orphaned and not self._still_queued(generation_id):
+            self.fail(generation_id, INTERRUPTED)
+            _, record = self._read(generation_id)
+        return record
+
+    def _read(self, generation_id: str) -> tuple[bool, records.Generation | None]:
         with self._redis.calling():
-            flat = self._get(keys=[_gen(generation_id), _lease(generation_id)], args=[INTERRUPTED])
-        if not flat:
-            return None
-        fields = {flat[i].decode(): flat[i + 1].decode() for i in range(0, len(flat), 2)}
-        return records.Generation(
-            id=generation_id,
-            status=fields.get("status", records.FAILED),
-            progress=int(fields.get("progress", "0")),
-            image_url=fields.get("image_url", ""),
-            error_message=fields.get("error_message", ""),
-            style=fields.get("style", ""),
-            created=float(fields.get("created", "0")),
-        )
+            orphaned, flat = self._get(keys=[_gen(generation_id), _lease(generation_id)])
+        return bool(orphaned), _record(generation_id, flat)
+
+    def share(self, generation_id: str) -> records.Generation | None:
+        with self._redis.calling():
+            flat = self._share(keys=[_gen(generation_id)])
+        return _record(generation_id, flat)
+
+    def withdraw(self, generation_id: str, message: str) -> bool:
+        with self._redis.calling():
+            return bool(self._withdraw(keys=[_gen(generation_id), _lease(generation_id)], args=[message]))
+
+    def own(self, generation_id: str) -> bool:
+        with self._redis.calling():
+            owned = bool(self._own(keys=[_gen(generation_id), _lease(generation_id)],
+                                   args=[repr(self._clock()), self._lease_ms]))
+        if owned:
+            with self._lock:
+                self._owned.add(generation_id)
+        return owned
+
+    def disown(self, generation_id: str) -> None:
+        with self._lock:
+            self._owned.discard(generation_id)
 
     def progress(self, generation_id: str, percent: int) -> None:
         percent = max(0, min(99, int(percent)))
@@ -185,8 +231,7 @@ class RedisStatusStore:
             owned = list(self._owned)
         if not owned:
             return
-        with self._redis.calling():
-            pipe = self._redis.client.pipeline(transaction=False)
+        with self._redis.calling(), self._redis.client.pipeline(transaction=False) as pipe:
             for generation_id in owned:
                 pipe.set(_lease(generation_id), b"1", px=self._lease_ms)
             pipe.execute()
@@ -208,14 +253,14 @@ class RedisResultCache:
 
     def get(self, key: str) -> str | None:
         with self._redis.calling():
-            name = self._redis.client.get(PREFIX + "result:" + key)
+            name = self._redis.client.get(RESULTS + "result:" + key)
         return name.decode() if name is not None else None
 
     def put(self, key: str, name: str) -> None:
         with self._redis.calling():
             self._put(
-                keys=[PREFIX + "result:" + key, PREFIX + "results"],
-                args=[name, RESULT_TTL_SECONDS, repr(time.time()), self._max_entries, key, PREFIX + "result:"],
+                keys=[RESULTS + "result:" + key, RESULTS + "results"],
+                args=[name, RESULT_TTL_SECONDS, repr(time.time()), self._max_entries, key, RESULTS + "result:"],
             )
 
 
@@ -299,13 +344,16 @@ def redis_state(
     results_max_entries: int = 256,
     on_change: Callable[[bool], None] = lambda up: None,
     client: redis.Redis | None = None,
+    still_queued: Callable[[str], bool] = lambda generation_id: False,
 ) -> SharedState:
     """Statuses, results and in-flight generations in the Redis at addr; starts the lease heartbeat.
 
-    client: a connection pool to share with other Redis users (else one is made for addr).
+    client: a connection pool to share with other Redis users (else one is made for addr);
+    still_queued: whether the generation queue still holds an id (then a lapsed lease is no interruption).
     """
     connection = _Redis(client or connect(addr, timeout_seconds), addr)
-    statuses = RedisStatusStore(connection, status_max_entries, status_ttl_seconds, lease_seconds)
+    statuses = RedisStatusStore(connection, status_max_entries, status_ttl_seconds, lease_seconds,
+                                still_queued=still_queued)
     watch = _Watch(connection, statuses, lease_seconds / 3, on_change)
     watch.start()
 
@@ -323,12 +371,29 @@ def redis_state(
     )
 
 
+def _record(generation_id: str, flat: list) -> records.Generation | None:
+    if not flat:
+        return None
+    fields = {flat[i].decode(): flat[i + 1].decode() for i in range(0, len(flat), 2)}
+    return records.Generation(
+        id=generation_id,
+        status=fields.get("status", records.FAILED),
+        progress=int(fields.get("progress", "0")),
+        image_url=fields.get("image_url", ""),
+        error_message=fields.get("error_message", ""),
+        style=fields.get("style", ""),
+        created=float(fields.get("created", "0")),
+        started=float(fields.get("started", "0")),
+        shared=fields.get("shared") == "1",
+    )
+
+
 def _gen(generation_id: str) -> str:
-    return PREFIX + "gen:" + generation_id
+    return STATUS + "gen:" + generation_id
 
 
 def _lease(generation_id: str) -> str:
-    return PREFIX + "lease:" + generation_id
+    return STATUS + "lease:" + generation_id
 
 
 def _inflight(key: str) -> str:

@@ -45,6 +45,11 @@ class Pending:
             self._keys.pop(generation_id, None)
         self.quietly(self._in_flight.release, cache_key, generation_id)
 
+    def owed(self) -> list[tuple[str, str]]:
+        """The generation ids and request keys still owed, in the order they came."""
+        with self._lock:
+            return list(self._keys.items())
+
     def fail(self, generation_id: str, message: str) -> None:
         """Marks a generation failed, quietly (see quietly)."""
         self.quietly(self._statuses.fail, generation_id, message)
@@ -64,7 +69,7 @@ class Pending:
             log.warning("shutdown grace period ended with generations unfinished", extra={"count": len(unfinished)})
         return len(unfinished)
 
-    def quietly(self, call: Callable[..., None], *args: object) -> None:
+    def quietly(self, call: Callable[..., object], *args: object) -> None:
         """Runs a shared-state update whose loss (Redis briefly away) must not end the work at hand.
 
         Once one is lost during shutdown the rest are skipped: each would wait out the Redis timeout too,

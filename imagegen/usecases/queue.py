@@ -1,37 +1,214 @@
-"""Queuing a generation: the admission pool runs it, expires it or drops it; shutdown ends what is left."""
+"""Queuing and working off generations: accepted jobs wait in the shop's queue; this process's workers take
+them in fair order, run them under a renewed lease and ack them; shutdown ends or hands back what is left.
+
+With one process the queue is in memory and the rules are today's: GENERATION_QUEUE_LIMIT waiting beyond
+MODEL_CONCURRENCY running, and what waited past GENERATION_MAX_WAIT_SECONDS expires. With Redis the queue
+is the shop's: a job outlives the replica that accepted it and the one that ran it (taken again after its
+lease), and a replica shutting down hands its running jobs back at once when the grace runs out.
+"""
 
 from __future__ import annotations
 
-from imagegen.admission import Admission
-from imagegen.errors import Busy
-from imagegen.usecases.pending import Pending
+import logging
+import threading
+import time
+
+from imagegen import queue as shared_queue
+from imagegen.errors import PeerUnavailable, QueueFull, ShuttingDown
+from imagegen.estimate import Estimator
+from imagegen.observability import Metrics, bound, continued
+from imagegen.state import StatusStore
+from imagegen.usecases.pending import SHUT_DOWN, Pending
 from imagegen.usecases.run import Job, RunGeneration
+
+log = logging.getLogger(__name__)
+
+POISONED = ("this picture could not be drawn: the service stopped while drawing it several times; "
+            "please try a different cart or try again later")
 
 
 class GenerationQueue:
-    """Hands accepted jobs to the admission pool and keeps the pending ledger in step with it."""
+    """Puts accepted jobs in the shop's queue and runs MODEL_CONCURRENCY worker threads taking from it."""
 
-    def __init__(self, admission: Admission, run: RunGeneration, pending: Pending) -> None:
-        self._admission = admission
+    def __init__(
+        self,
+        queue: shared_queue.GenerationQueue,
+        run: RunGeneration,
+        pending: Pending,
+        statuses: StatusStore,
+        metrics: Metrics,
+        *,
+        workers: int,
+        queue_limit: int,
+        max_wait_seconds: float,
+        lease_seconds: float,
+        consumer: str,
+        shop_wide: bool = False,
+        estimator: Estimator | None = None,
+    ) -> None:
+        self.queue = queue
         self._run = run
         self._pending = pending
+        self._statuses = statuses
+        self._metrics = metrics
+        self._workers = workers
+        self._queue_limit = queue_limit
+        self._max_wait = max_wait_seconds
+        self._lease = lease_seconds
+        self._consumer = consumer
+        self._shop_wide = shop_wide  # the queue outlives this process: hand work back rather than fail it
+        self._estimator = estimator
+        self._stopping = threading.Event()
+        self._closed = threading.Event()  # shutdown is over: leases are no longer renewed
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._running: dict[str, Job] = {}
+        self._handed_back: set[str] = set()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        """Starts the worker threads and the lease renewal."""
+        for number in range(self._workers):
+            thread = threading.Thread(target=self._work, name=f"generation-{number}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        threading.Thread(target=self._renew, name="queue-lease", daemon=True).start()
 
     def submit(self, job: Job) -> None:
-        """Queues the job; raises Busy (and forgets it) when the queue is full or shutting down."""
-        self._pending.add(job.generation_id, job.cache_key)
+        """Queues the job; raises QueueFull or ShuttingDown (both Busy) when the queue is full or shutting down."""
+        if self._stopping.is_set():
+            raise ShuttingDown()
+        depth = self.queue.depth()
+        full = (depth.waiting >= self._queue_limit if self._shop_wide
+                else depth.waiting + depth.running >= self._queue_limit + self._workers)
+        if full:
+            raise QueueFull()
+        if not self._shop_wide:
+            self._pending.add(job.generation_id, job.cache_key)
         try:
-            self._admission.submit(
-                lambda: self._run(job), lambda waited: self._run.expire(job, waited), lambda: self._run.drop(job)
-            )
-        except Busy:
-            self._pending.forget(job.generation_id, job.cache_key)
+            self.queue.enqueue(shared_queue.Job(job.generation_id, shared_queue.lane_for(job.user_id), job.encode()))
+        except PeerUnavailable:
+            if not self._shop_wide:
+                self._pending.forget(job.generation_id, job.cache_key)
             raise
 
-    def shutdown(self, grace_seconds: float) -> int:
-        """Stops accepting work, lets running generations finish within the grace period.
+    def withdrawn(self, generation_id: str) -> None:
+        """Frees the place of a job whose status was withdrawn (else the worker taking it skips it)."""
+        try:
+            if not self.queue.cancel(generation_id):
+                return
+        except PeerUnavailable:
+            return
+        for owed_id, cache_key in self._pending.owed():
+            if owed_id == generation_id:
+                self._pending.forget(generation_id, cache_key)
 
-        Returns how many were still unfinished (and are now marked failed).
+    def shutdown(self, grace_seconds: float) -> int:
+        """Stops taking work and lets running generations finish within the grace period.
+
+        Then, with the shop's queue, hands back what still runs (another replica finishes it); in process,
+        marks it failed. Waiting jobs in process end at once. Returns how many were still unfinished.
         """
+        deadline = time.monotonic() + grace_seconds
         self._pending.stop()
-        self._admission.shutdown(grace_seconds)
-        return self._pending.fail_unfinished()
+        self._stopping.set()
+        if not self._shop_wide:
+            self._end_waiting()
+        with self._idle:
+            while self._running and (remaining := deadline - time.monotonic()) > 0:
+                self._idle.wait(remaining)
+            left = dict(self._running)
+            self._handed_back.update(left)
+        self._closed.set()
+        if not self._shop_wide:
+            return self._pending.fail_unfinished()
+        for generation_id in left:
+            self._pending.quietly(self.queue.hand_back, self._consumer, generation_id)
+            self._statuses.disown(generation_id)
+        if left:
+            log.warning("generations handed back to the queue at shutdown", extra={"count": len(left)})
+        return len(left)
+
+    def _end_waiting(self) -> None:
+        """In process, a job still waiting when shutdown begins would hardly finish: it ends now."""
+        with self._lock:
+            running = set(self._running)
+        for generation_id, cache_key in self._pending.owed():
+            if generation_id not in running and self.queue.cancel(generation_id):
+                self._pending.fail(generation_id, SHUT_DOWN)
+                self._pending.forget(generation_id, cache_key)
+
+    def _work(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                claimed = self.queue.take(self._consumer, block_seconds=1.0)
+            except PeerUnavailable as error:
+                log.warning("the generation queue cannot be read", extra={"reason": str(error)})
+                self._stopping.wait(1.0)
+                continue
+            if claimed is None:
+                continue
+            if self._stopping.is_set():  # taken as shutdown began: the next replica starts it
+                self._pending.quietly(self.queue.hand_back, self._consumer, claimed.job.generation_id)
+                return
+            try:
+                self._handle(claimed)
+            except Exception:  # noqa: BLE001 (left in the queue, the job is taken again after its lease)
+                log.exception("a queued generation could not be handled", extra={
+                    "generation_id": claimed.job.generation_id})
+
+    def _handle(self, claimed: shared_queue.Claimed) -> None:
+        generation_id = claimed.job.generation_id
+        job = Job.decode(generation_id, claimed.job.payload, claimed.waited_seconds)
+        if claimed.attempts > 1:
+            self._metrics.repeated_runs.inc()
+        if self._shop_wide:
+            self._pending.add(generation_id, job.cache_key)
+        with bound(request_id=job.request_id or None, generation_id=generation_id), continued(dict(job.trace)):
+            self._start(claimed, job)
+
+    def _start(self, claimed: shared_queue.Claimed, job: Job) -> None:
+        """Fails a poisoned job, expires one that waited too long, skips a cancelled one, else runs it."""
+        generation_id = job.generation_id
+        if claimed.poisoned:  # already out of the queue
+            log.error("generation abandoned by its workers too often; failing it", extra={"attempts": claimed.attempts})
+            self._pending.fail(generation_id, POISONED)
+            self._pending.forget(generation_id, job.cache_key)
+            return
+        self._metrics.queue_wait.observe(claimed.waited_seconds)
+        if claimed.waited_seconds > self._max_wait:
+            self._run.expire(job, claimed.waited_seconds)
+            self.queue.ack(generation_id)
+            return
+        if not self._statuses.own(generation_id):  # cancelled (or ended) while it waited
+            self._pending.forget(generation_id, job.cache_key)
+            self.queue.ack(generation_id)
+            return
+        with self._lock:
+            self._running[generation_id] = job
+        started = time.monotonic()
+        try:
+            outcome = self._run(job)
+        finally:
+            with self._idle:
+                del self._running[generation_id]
+                handed_back = generation_id in self._handed_back
+                self._idle.notify_all()
+        if outcome == "completed" and self._estimator is not None:
+            self._estimator.record(time.monotonic() - started)
+        if not handed_back:
+            self._pending.quietly(self.queue.ack, generation_id)
+
+    def _renew(self) -> None:
+        """Renews the lease of every job running here, every third of the lease."""
+        while not self._closed.wait(self._lease / 3):
+            with self._lock:
+                running = list(self._running)
+            for generation_id in running:
+                try:
+                    if not self.queue.renew(self._consumer, generation_id):
+                        log.warning("a running generation's lease was lost; another worker may draw it too",
+                                    extra={"generation_id": generation_id})
+                except PeerUnavailable as error:
+                    log.warning("a queue lease could not be renewed", extra={"reason": str(error)})
+                    break

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import secrets
 import time
@@ -13,8 +14,8 @@ from imagegen.observability import Metrics, bound
 from imagegen.state import ResultCache, StatusStore
 from imagegen.stores import GENERATED_PREFIX, ImageStore
 from imagegen.stores.local import content_type_for
-from imagegen.styles import Style
-from imagegen.usecases.pending import SHUT_DOWN, Pending
+from imagegen.styles import Style, resolve_style
+from imagegen.usecases.pending import Pending
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +35,33 @@ class Job:
     cache_key: str
     accepted: float
     size: int = 1024
+    user_id: str = ""
+    request_id: str = ""  # of the call that accepted it: the worker's log lines carry it too
+    trace: tuple[tuple[str, str], ...] = ()  # the call's trace context (W3C headers): the work joins its trace
+
+    def encode(self) -> bytes:
+        """The job as the queue keeps it (compact JSON; the shopper's id travels as the queue's lane)."""
+        return json.dumps({
+            "style": self.style.name, "background": self.background_name, "key": self.cache_key, "size": self.size,
+            "request": self.request_id, "trace": dict(self.trace),
+            "lines": [[dataclasses.asdict(product), quantity] for product, quantity in self.lines],
+        }, separators=(",", ":")).encode()
+
+    @classmethod
+    def decode(cls, generation_id: str, payload: bytes, waited_seconds: float) -> Job:
+        """A job read back from the queue, accepted waited_seconds ago."""
+        data = json.loads(payload)
+        lines = tuple(
+            (Product(**{**product, "categories": tuple(product.get("categories", ()))}), int(quantity))
+            for product, quantity in data["lines"]
+        )
+        return cls(generation_id, resolve_style(data["style"]), lines, data["background"], data["key"],
+                   time.monotonic() - waited_seconds, int(data["size"]), request_id=data.get("request", ""),
+                   trace=tuple(data.get("trace", {}).items()))
 
 
 class RunGeneration:
-    """Draws and stores one accepted generation on an admission thread; every end is recorded.
+    """Draws and stores one accepted generation on a worker thread; every end is recorded.
 
     The generator takes its own CPU slot when it needs one (capacity.py): this unit only waits on it.
     """
@@ -63,8 +87,10 @@ class RunGeneration:
         self._metrics = metrics
         self._picture_timeout = picture_timeout
 
-    def __call__(self, job: Job) -> None:
-        """Draws the job; its status ends completed or failed with a message a shopper understands."""
+    def __call__(self, job: Job) -> str:
+        """Draws the job; its status ends completed or failed with a message a shopper understands.
+
+        Returns the outcome: completed or failed."""
         outcome = "failed"
         with bound(generation_id=job.generation_id):
             try:
@@ -95,6 +121,7 @@ class RunGeneration:
                 self._count(outcome, job.style)
                 self._metrics.latency.labels(generator=self._generator.name, outcome=outcome).observe(elapsed)
                 self._pending.forget(job.generation_id, job.cache_key)
+        return outcome
 
     def expire(self, job: Job, waited: float) -> None:
         """Ends a generation that waited in the queue past its budget, without drawing it."""
@@ -102,13 +129,6 @@ class RunGeneration:
             self._pending.fail(job.generation_id, QUEUE_EXPIRED)
             log.warning("generation waited too long in the queue", extra={"waited_seconds": round(waited, 1)})
             self._count("expired", job.style)
-            self._pending.forget(job.generation_id, job.cache_key)
-
-    def drop(self, job: Job) -> None:
-        """Ends a generation still queued when shutdown began, without drawing it."""
-        with bound(generation_id=job.generation_id):
-            self._pending.fail(job.generation_id, SHUT_DOWN)
-            self._count("failed", job.style)
             self._pending.forget(job.generation_id, job.cache_key)
 
     def _count(self, outcome: str, style: Style) -> None:

@@ -9,7 +9,7 @@ import time
 
 from imagegen.domain import Cart, Catalog, Product, RateLimit
 from imagegen.errors import Busy, EmptyCart, InvalidArgument, PeerUnavailable, ShuttingDown
-from imagegen.observability import Metrics
+from imagegen.observability import Metrics, request_id_var, trace_carrier
 from imagegen.state import SharedState
 from imagegen.statuses import FAILED, Generation
 from imagegen.stores import BACKGROUNDS_PREFIX, ImageStore
@@ -107,7 +107,9 @@ class StartGeneration:
             self._count("joined", style)
             log.info("generation joined an identical one", extra={"generation_id": joined.id, "style": style.name})
             return joined
-        job = Job(record.id, style, lines, background_name, cache_key, time.monotonic(), self._drawing.size)
+        job = Job(record.id, style, lines, background_name, cache_key, time.monotonic(), self._drawing.size,
+                  user_id=request.user_id, request_id=request_id_var.get() or "",
+                  trace=tuple(trace_carrier().items()))
         try:
             self._queue.submit(job)
         except Busy:
@@ -151,7 +153,7 @@ class StartGeneration:
         existing_id = self._in_flight.claim(cache_key, generation_id)
         if existing_id is None:
             return None
-        existing = self._statuses.get(existing_id)
+        existing = self._statuses.share(existing_id)  # marked shared: its first shopper can no longer cancel it
         if existing is not None and existing.status != FAILED:
             return existing
         # It failed, expired or was interrupted: this request draws afresh (sharing a failure helps nobody).

@@ -20,6 +20,7 @@ Point the real google-genai SDK at it with GOOGLE_GEMINI_BASE_URL / GOOGLE_VERTE
 from __future__ import annotations
 
 import base64
+import collections
 import dataclasses
 import io
 import json
@@ -210,6 +211,10 @@ class FakeGemini:
         self._open.set()
         self._in_flight = 0
         self._max_in_flight = 0
+        self._quota: tuple[int, float] | None = None  # (calls, window seconds) answered before 429s
+        self._granted: collections.deque[float] = collections.deque()  # answered calls inside the window
+        self._arrivals: list[float] = []  # monotonic time of every generateContent call
+        self._rate_limited: list[tuple[float, float]] = []  # (monotonic time, retry delay) of each 429 given
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
         # A short poll interval keeps stop() quick.
@@ -241,6 +246,41 @@ class FakeGemini:
         """The model answers 400 "... is not supported" when asked for an imageSize other than these."""
         with self._lock:
             self._sizes[model] = set(sizes)
+
+    def enforce_quota(self, calls: int, window_seconds: float = 60.0) -> None:
+        """Beyond `calls` generateContent calls in any `window_seconds`, answers 429 with RetryInfo, as
+        Gemini does past a project's requests-per-minute: its retryDelay is when the window has room again."""
+        with self._lock:
+            self._quota = (calls, window_seconds)
+
+    @property
+    def rate_limited(self) -> int:
+        """How many calls got a 429 from enforce_quota."""
+        with self._lock:
+            return len(self._rate_limited)
+
+    @property
+    def rate_limited_at(self) -> list[tuple[float, float]]:
+        """When each 429 was given (time.monotonic()) and the retry delay it named."""
+        with self._lock:
+            return list(self._rate_limited)
+
+    @property
+    def arrivals(self) -> list[float]:
+        """When each generateContent call arrived (time.monotonic())."""
+        with self._lock:
+            return list(self._arrivals)
+
+    def most_calls_within(self, seconds: float) -> int:
+        """The most generateContent calls that arrived within any `seconds` (calls per minute, say)."""
+        with self._lock:
+            times = list(self._arrivals)
+        most, start = 0, 0
+        for end, arrival in enumerate(times):
+            while arrival - times[start] >= seconds:
+                start += 1
+            most = max(most, end - start + 1)
+        return most
 
     def offer_models(self, *models: str) -> None:
         """The model ids GET /{version}/models lists (as models/ID, with generateContent)."""
@@ -303,6 +343,7 @@ class FakeGemini:
             self._list_requests.clear()
             self._script.clear()
             self._max_in_flight = self._in_flight
+            self._arrivals.clear()
 
     # --- lifecycle ---------------------------------------------------------------------------------
 
@@ -346,6 +387,17 @@ class FakeGemini:
                     f"models/{match['model']} is not found for API version {version}, or is not supported for "
                     "generateContent. Call ListModels to see the list of available models and their supported methods.",
                 )
+            now = time.monotonic()
+            self._arrivals.append(now)
+            if self._quota is not None:
+                calls, window = self._quota
+                while self._granted and self._granted[0] <= now - window:
+                    self._granted.popleft()
+                if len(self._granted) >= calls:
+                    wait = self._granted[0] + window - now
+                    self._rate_limited.append((now, wait))
+                    return error(429, "Resource has been exhausted (e.g. check quota).", retry_delay=f"{wait:.3f}s")
+                self._granted.append(now)
             allowed = self._sizes.get(match["model"])
             size = request.generation_config.get("imageConfig", {}).get("imageSize") or "1K"
             if allowed is not None and size not in allowed:

@@ -8,18 +8,18 @@ import time
 
 import pytest
 
-from imagegen.admission import Admission
 from imagegen.domain import Picture
 from imagegen.errors import Busy, EmptyCart, GenerationFailed, InvalidArgument, ProductNotFound
 from imagegen.generators.collage import CollageGenerator
 from imagegen.observability import Metrics
 from imagegen.state.memory import memory_state
 from imagegen.usecases.backgrounds import StoreBackground
+from imagegen.queue.memory import MemoryQueue
 from imagegen.usecases.pending import Pending
 from imagegen.usecases.queue import GenerationQueue
 from imagegen.usecases.run import RunGeneration
 from imagegen.usecases.start import CartRequest, Drawing, StartGeneration
-from imagegen.usecases.status import ReadStatus
+from imagegen.usecases.status import CancelGeneration, ReadStatus
 from tests.service import wait_for
 from tests.unit.fakes import FakePictures, FakeShop, MemoryStore, png
 
@@ -76,11 +76,16 @@ class Service:
         pending = Pending(state.statuses, state.in_flight, metrics)
         run = RunGeneration(pictures=FakePictures(), generator=self.generator, store=self.store,
                             statuses=state.statuses, results=state.results, pending=pending, metrics=metrics)
-        self.queue = GenerationQueue(Admission(concurrency, queue_limit, max_wait, metrics, clock), run, pending)
+        self.queue = GenerationQueue(MemoryQueue(600, clock=clock), run, pending, state.statuses, metrics,
+                                     workers=concurrency, queue_limit=queue_limit, max_wait_seconds=max_wait,
+                                     lease_seconds=600, consumer="here")
+        self.queue.start()
         self.start = StartGeneration(cart=self.shop, catalog=self.shop, store=self.store, state=state,
                                      queue=self.queue, pending=pending, metrics=metrics,
                                      drawing=Drawing(self.generator.name, 256))
-        self.status = ReadStatus(state.statuses)
+        self.read = ReadStatus(state.statuses, self.queue.queue)
+        self.status = lambda generation_id: (standing := self.read(generation_id)) and standing.generation
+        self.cancel = CancelGeneration(state.statuses, self.read, self.queue.withdrawn)
         self.store_background = StoreBackground(self.store, metrics)
 
     def finished(self, generation_id):
@@ -265,6 +270,33 @@ def test_shutdown_ends_queued_generations_without_drawing_them(services):
         assert final.status == "failed" and "shut down" in final.error_message
     service.generator.release.set()
     assert service.generator.calls == 1
+
+
+def test_a_generation_cancelled_before_it_started_is_never_drawn_and_frees_its_place(services):
+    service = services(generator=GatedGenerator(), concurrency=1, queue_limit=1)
+    running = service.start(CartRequest(items=(("66VCHSJNUP", 1),)))
+    wait_for(lambda: service.generator.running == 1, what="the first drawing")
+    queued = service.start(CartRequest(items=(("66VCHSJNUP", 2),)))
+    assert service.read(queued.id).queue_position == 0
+    withdrawn = service.cancel(queued.id)
+    assert withdrawn.generation.status == "failed" and "cancelled" in withdrawn.generation.error_message
+    assert service.cancel(running.id).generation.status == "processing"  # started: it goes on
+    again = service.start(CartRequest(items=(("66VCHSJNUP", 2),)))  # its place (and its key) are free
+    assert again.id != queued.id
+    service.generator.release.set()
+    assert service.finished(again.id).status == "completed"
+    assert service.generator.calls == 2
+    assert service.cancel("no-such-id") is None
+
+
+def test_a_light_shopper_waits_behind_one_of_a_heavy_shoppers_jobs_not_all(services):
+    service = services(generator=GatedGenerator(), concurrency=1, queue_limit=40)
+    heavy = [service.start(CartRequest(user_id="heavy", items=(("1YMWWN1N4O", n),))) for n in range(1, 21)]
+    wait_for(lambda: service.generator.running == 1, what="the first drawing")
+    light = service.start(CartRequest(user_id="light", items=(("1YMWWN1N4O", 99),)))
+    assert service.read(light.id).queue_position == 1
+    assert service.read(heavy[-1].id).queue_position == 19
+    service.generator.release.set()
 
 
 def test_a_stored_background_is_kept_once_and_can_be_drawn_on(services):
