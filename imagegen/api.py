@@ -16,6 +16,7 @@ from imagegen import errors, statuses
 from imagegen.capacity import Capacity
 from imagegen.edge import Limits
 from imagegen.observability import bound, new_request_id
+from imagegen.statuses import Generation
 from imagegen.status_details import abort, rich_status
 from imagegen.styles import DEFAULT_STYLE, STYLES
 from imagegen.usecases.backgrounds import StoreBackground
@@ -95,7 +96,7 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServiceServicer):
             ))
             return pb.GenerateCartImageResponse(
                 generation_id=record.id, status=record.status, image_url=record.image_url,
-                error_message=record.error_message,
+                error_message=record.error_message, image_variants=_variants(record),
             )
 
     def UploadBackground(self, request: pb.UploadBackgroundRequest, context: grpc.ServicerContext):  # noqa: N802
@@ -115,7 +116,7 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServiceServicer):
                 )
             return pb.GetStatusResponse(
                 status=record.status, image_url=record.image_url, progress=record.progress,
-                error_message=record.error_message,
+                error_message=record.error_message, image_variants=_variants(record),
             )
 
     def ListStyles(self, request: pb.ListStylesRequest, context: grpc.ServicerContext):  # noqa: N802
@@ -123,6 +124,12 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServiceServicer):
         with _edge(context, "ListStyles"):
             ordered = sorted(STYLES.values(), key=lambda style: style.name != DEFAULT_STYLE)  # stable: default first
             return pb.ListStylesResponse(styles=[pb.ImageStyle(name=style.name, label=style.label) for style in ordered])
+
+
+def _variants(record: Generation) -> list[pb.ImageVariant]:
+    """The record's display variants on the wire, narrowest first (none until it completes)."""
+    return [pb.ImageVariant(width=variant.width, url=variant.url, mime_type=variant.mime_type)
+            for variant in record.image_variants]
 
 
 def _check_lengths(**values: str) -> None:

@@ -1,7 +1,8 @@
 """Shared state in Redis (REDIS_ADDR): every replica sees the same statuses, results and in-flight work.
 
 Keys (one Redis, not Redis Cluster: the scripts below touch keys they build themselves):
-  imagegen:gen:<id>         hash: status, progress, image_url, error_message, style, created; expires with
+  imagegen:gen:<id>         hash: status, progress, image_url, image_variants (JSON), error_message, style,
+                            created; expires with
                             STATUS_TTL_SECONDS; imagegen:gens (sorted by creation) bounds their count
   imagegen:lease:<id>       exists while the replica drawing <id> is alive; refreshed every third of
                             GENERATION_LEASE_SECONDS. A `processing` generation without a lease was
@@ -13,6 +14,8 @@ Keys (one Redis, not Redis Cluster: the scripts below touch keys they build them
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import json
 import logging
 import threading
 import time
@@ -157,6 +160,7 @@ class RedisStatusStore:
             status=fields.get("status", records.FAILED),
             progress=int(fields.get("progress", "0")),
             image_url=fields.get("image_url", ""),
+            image_variants=_variants_from(fields.get("image_variants", "")),
             error_message=fields.get("error_message", ""),
             style=fields.get("style", ""),
             created=float(fields.get("created", "0")),
@@ -167,8 +171,10 @@ class RedisStatusStore:
         with self._redis.calling():
             self._progress(keys=[_gen(generation_id)], args=[percent])
 
-    def complete(self, generation_id: str, image_url: str) -> None:
-        self._end(generation_id, "status", records.COMPLETED, "progress", 100, "image_url", image_url)
+    def complete(self, generation_id: str, image_url: str, variants: tuple[records.ImageVariant, ...] = ()) -> None:
+        encoded = json.dumps([dataclasses.asdict(variant) for variant in variants])
+        self._end(generation_id, "status", records.COMPLETED, "progress", 100, "image_url", image_url,
+                  "image_variants", encoded)
 
     def fail(self, generation_id: str, message: str) -> None:
         self._end(generation_id, "status", records.FAILED, "error_message", message)
@@ -333,3 +339,12 @@ def _lease(generation_id: str) -> str:
 
 def _inflight(key: str) -> str:
     return PREFIX + "inflight:" + key
+
+
+def _variants_from(encoded: str) -> tuple[records.ImageVariant, ...]:
+    """The variants a record holds; none for a record written before variants existed or mangled."""
+    try:
+        return tuple(records.ImageVariant(int(item["width"]), str(item["url"]), str(item["mime_type"]))
+                     for item in json.loads(encoded or "[]"))
+    except (ValueError, TypeError, KeyError):
+        return ()
