@@ -7,6 +7,9 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"net/http"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // processKey keys cancel tokens when the shop sets no CancelKey.
@@ -48,6 +51,11 @@ func (h *handlers) cancel(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.Timeout)
 	defer cancel()
 	st, err := h.cfg.Service.CancelImageGeneration(ctx, id)
+	if status.Code(err) == codes.Unimplemented {
+		// A service older than cancelling: the picture is still made, which the shopper should know.
+		writeError(w, http.StatusNotImplemented, "This picture cannot be cancelled; it will be ready in a moment.")
+		return
+	}
 	if err != nil {
 		h.writeServiceError(w, "CancelImageGeneration", err)
 		return

@@ -48,6 +48,8 @@ func TestCancelStopsOnlyTheSessionsOwnGeneration(t *testing.T) {
 		{name: "another replica's key", user: session, key: other.CancelKey, wantCode: 403},
 		{name: "service refuses", user: session, err: refused(codes.NotFound, "no generation", "GENERATION_NOT_FOUND"),
 			wantCode: 404, wantCalls: 1},
+		{name: "service without cancelling", user: session, err: refused(codes.Unimplemented, "unknown method", "UNIMPLEMENTED"),
+			wantCode: 501, wantCalls: 1},
 		{name: "service down", user: session, err: refused(codes.Unavailable, "down", "UNAVAILABLE"), wantCode: 503, wantCalls: 1},
 	}
 	for _, tc := range cases {
