@@ -16,6 +16,7 @@ from imagegen import errors, statuses
 from imagegen.capacity import Capacity
 from imagegen.edge import Limits
 from imagegen.observability import bound, new_request_id
+from imagegen.statuses import Generation
 from imagegen.status_details import abort, rich_status
 from imagegen.styles import DEFAULT_STYLE, STYLES
 from imagegen.usecases.backgrounds import StoreBackground
@@ -100,7 +101,7 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServiceServicer):
             ))
             return pb.GenerateCartImageResponse(
                 generation_id=record.id, status=record.status, image_url=record.image_url,
-                error_message=record.error_message,
+                error_message=record.error_message, image_variants=_variants(record),
             )
 
     def UploadBackground(self, request: pb.UploadBackgroundRequest, context: grpc.ServicerContext):  # noqa: N802
@@ -140,8 +141,14 @@ def _status_response(standing: Standing | None) -> pb.GetStatusResponse:
     return pb.GetStatusResponse(
         status=record.status, image_url=record.image_url, progress=record.progress,
         error_message=record.error_message, queue_position=standing.queue_position,
-        estimated_seconds=standing.estimated_seconds,
+        estimated_seconds=standing.estimated_seconds, image_variants=_variants(record),
     )
+
+
+def _variants(record: Generation) -> list[pb.ImageVariant]:
+    """The record's display variants on the wire, narrowest first (none until it completes)."""
+    return [pb.ImageVariant(width=variant.width, url=variant.url, mime_type=variant.mime_type)
+            for variant in record.image_variants]
 
 
 def _check_lengths(**values: str) -> None:

@@ -16,6 +16,15 @@ NOT_FOUND = "not_found"
 
 
 @dataclasses.dataclass(frozen=True)
+class ImageVariant:
+    """A smaller copy of a stored picture, as the wire's ImageVariant carries it."""
+
+    width: int
+    url: str
+    mime_type: str = "image/webp"
+
+
+@dataclasses.dataclass(frozen=True)
 class Generation:
     """A snapshot of one generation as a caller sees it."""
 
@@ -28,6 +37,7 @@ class Generation:
     created: float = 0.0
     started: float = 0.0  # when a worker took it (time.time()), 0 while it waits
     shared: bool = False  # an identical request joined it: cancelling it would cancel theirs too
+    image_variants: tuple[ImageVariant, ...] = ()  # smaller copies of image_url, narrowest first
 
 
 def new_generation_id() -> str:
@@ -70,9 +80,9 @@ class InProcessStatuses:
             if record is not None and record.status == PROCESSING and percent > record.progress:
                 self._records[generation_id] = dataclasses.replace(record, progress=percent)
 
-    def complete(self, generation_id: str, image_url: str) -> None:
-        """Marks a generation completed with its image URL."""
-        self._finish(generation_id, status=COMPLETED, progress=100, image_url=image_url)
+    def complete(self, generation_id: str, image_url: str, variants: tuple[ImageVariant, ...] = ()) -> None:
+        """Marks a generation completed with its image URL and any display variants."""
+        self._finish(generation_id, status=COMPLETED, progress=100, image_url=image_url, image_variants=tuple(variants))
 
     def fail(self, generation_id: str, message: str) -> None:
         """Marks a generation failed with a message a person understands."""

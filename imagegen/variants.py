@@ -10,13 +10,13 @@ effort: one that cannot be made or stored is left out, never failing the generat
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import logging
 
 from PIL import Image
 
 from imagegen.errors import StoreError
+from imagegen.statuses import ImageVariant
 from imagegen.stores import ImageStore
 
 log = logging.getLogger(__name__)
@@ -25,15 +25,6 @@ WIDTHS = (512,)  # the page's picture is about 400 px wide; 512 covers it at 1.2
 MIME_TYPE = "image/webp"
 _QUALITY = 82  # no visible loss at display size, about a tenth of the full JPEG's bytes
 _MAX_SOURCE_PIXELS = 16_000_000  # the service's pictures are at most 4096 square
-
-
-@dataclasses.dataclass(frozen=True)
-class ImageVariant:
-    """A smaller copy of a stored picture, as the wire's ImageVariant carries it."""
-
-    width: int
-    url: str
-    mime_type: str = MIME_TYPE
 
 
 def variant_name(name: str, width: int) -> str:
@@ -77,3 +68,16 @@ def store_variants(store: ImageStore, name: str, data: bytes, widths: tuple[int,
             continue
         stored.append(ImageVariant(width, store.url_for(target)))
     return stored
+
+
+def stored_variants(store: ImageStore, name: str, widths: tuple[int, ...] = WIDTHS) -> list[ImageVariant]:
+    """The variants of name already in the store (a picture drawn before), narrowest first, URLs minted afresh."""
+    found = []
+    for width in sorted(set(widths)):
+        target = variant_name(name, width)
+        try:
+            if store.exists(target):
+                found.append(ImageVariant(width, store.url_for(target)))
+        except StoreError as exc:
+            log.warning("display variant %s not looked up: %s", target, exc)
+    return found

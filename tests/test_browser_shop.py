@@ -21,6 +21,8 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from devstack.process import free_port
 from devstack.shop import DemoShop, build_demoshop
 from tests.fakes.gcs_emulator import GcsEmulator, service_account_key
+from tests.fakes.queued_service import QueuedService
+from tests.service import wait_for
 from tests.test_gcs_store import verify_v4_signature
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -128,10 +130,14 @@ def test_generate_shows_progress_then_the_picture_with_a_download(shop: DemoShop
     assert any(0 < value < 100 for value in seen), seen
     assert seen == sorted(seen) and seen[-1] == 100, seen
     image = page.get_by_role("img", name="A picture of the products in your cart")
-    assert image.evaluate("img => img.complete && img.naturalWidth") == 1024
+    # On a desktop the 560 px panel needs more than the 512 px variant: the full picture is the one shown.
+    assert image.evaluate("img => img.complete && img.currentSrc === img.src")
 
     src = image.get_attribute("src")
     assert src.startswith("/cart/image/images/generated/")  # the local store, through the shop
+    assert Image.open(stored(shop, src)).size == (1024, 1024)
+    variant = image.get_attribute("srcset").split(",")[0].strip().split(" ")
+    assert variant[1] == "512w" and Image.open(stored(shop, variant[0])).size == (512, 512)
     href = download.get_attribute("href")
     assert download.get_attribute("download") == "my-cart-vintage.jpg"  # COLLAGE_FORMAT's default, jpeg
     with page.expect_download() as started:
@@ -281,7 +287,7 @@ def test_with_a_bucket_the_picture_shows_from_its_url_and_downloads_through_the_
     page.get_by_role("button", name="Generate image").click()
     image = page.get_by_role("img", name="A picture of the products in your cart")
     expect(image).to_be_visible(timeout=FINISHED_MS)
-    assert image.evaluate("img => img.complete && img.naturalWidth") == 1024
+    assert image.evaluate("img => img.complete && img.currentSrc === img.src")  # the full picture on a desktop
     screenshot(page, f"7-bucket-{mode}")
 
     # The page shows the picture straight from the bucket (here the emulator), no CORS involved.
@@ -294,6 +300,13 @@ def test_with_a_bucket_the_picture_shows_from_its_url_and_downloads_through_the_
         assert params["X-Goog-Credential"].startswith(SIGNER + "/")
     else:
         assert "?" not in src
+    # The 512 px variant's URL comes from the bucket's store too: signed like the picture in signed mode.
+    variant, width = image.get_attribute("srcset").split(",")[0].strip().split(" ")
+    assert width == "512w" and variant.split("?", 1)[0].endswith("-w512.webp") and variant.startswith(prefix)
+    if mode == "signed":
+        assert verify_v4_signature(variant, public_key)["X-Goog-Credential"].startswith(SIGNER + "/")
+    else:
+        assert "?" not in variant
     assert ("GET", src[len(emulator.endpoint):]) in emulator.requests  # the browser's own request
     stored = emulator.client().bucket(emulator.bucket).get_blob(name)
     assert stored.content_type == "image/jpeg"
@@ -369,39 +382,154 @@ def test_a_generation_error_is_gone_once_a_new_photo_is_chosen(tmp_path, demosho
         expect(page.get_by_role("alert")).to_be_hidden()
 
 
-def test_on_a_phone_the_page_loads_the_smaller_variant_and_downloads_the_full_picture(shop: DemoShop,
+def picture_bytes(page: Page) -> tuple[str, int]:
+    """The cart picture's URL as the browser chose it and the bytes it transferred (resource timing)."""
+    image = page.get_by_role("img", name="A picture of the products in your cart")
+    expect(image).to_be_visible(timeout=FINISHED_MS)
+    return image.evaluate("""img => {
+        const entry = performance.getEntriesByType('resource').find(e => e.name === img.currentSrc);
+        return [img.currentSrc, entry ? entry.transferSize : -1];
+    }""")
+
+
+def without_variants(route) -> None:
+    """Passes the kit's answer on without its variants: the page as it was before them."""
+    answer = route.fetch()
+    body = answer.json()
+    body.pop("variants", None)
+    route.fulfill(response=answer, json=body)
+
+
+def test_on_a_phone_the_page_loads_the_512_px_variant_and_downloads_the_full_picture(shop: DemoShop,
                                                                                       browser: Browser):
-    # The kit's status JSON carries no variants until the Go side lists them; the page's answers are
-    # given here as the kit will give them, with a real 1024 px picture and its 512 px WebP.
-    from imagegen.variants import make_variants
+    products = ("2ZYFJ3GM2N", "9SIQT8TOJO")  # hairdryer, bamboo glass jar
+    measured = {}
+    for case in ("before", "after"):
+        context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, device_scale_factor=1)
+        page = context.new_page()
+        try:
+            if case == "before":
+                page.route("**/cart/image/generate", without_variants)
+                page.route("**/cart/image/status/**", without_variants)
+            page.goto(shop.url)
+            fill_cart(shop, page, products)
+            page.get_by_role("button", name="Generate image").click()
+            url, transferred = picture_bytes(page)
+            measured[case] = (url, transferred)
+            if case == "after":
+                image = page.get_by_role("img", name="A picture of the products in your cart")
+                full = image.get_attribute("src")
+                assert url.endswith("-w512.webp"), url  # srcset chose the variant the service stored
+                assert Image.open(stored(shop, url)).size == (512, 512)
+                assert not any(e.endswith(full) for e in page.evaluate(
+                    "performance.getEntriesByType('resource').map(e => e.name)")), "the full picture loaded too"
+                href = page.get_by_role("link", name="Download picture").get_attribute("href")
+                saved = page.request.get(shop.shop.base_url + href)
+                assert saved.body() == stored(shop, full).read_bytes()  # the download is the full picture
+                assert Image.open(io.BytesIO(saved.body())).size == (1024, 1024)
+                screenshot(page, "11-phone-variant")
+        finally:
+            context.close()
+    (before_url, before), (after_url, after) = measured["before"], measured["after"]
+    assert before_url.endswith(".jpg") and before > 0 and after > 0, measured
+    assert after < before
+    print(f"\ncart picture on a 390x844 phone (DPR 1), bytes transferred: full JPEG {before:,}, "
+          f"512 px WebP {after:,} ({after / before:.0%})")
 
-    full = io.BytesIO()
-    Image.effect_noise((1024, 1024), 60).convert("RGB").save(full, "JPEG", quality=90)
-    [(_, small)] = make_variants(full.getvalue())
-    served: list[str] = []
 
-    def picture(route) -> None:
-        served.append(route.request.url)
-        body, kind = (small, "image/webp") if route.request.url.endswith("-w512.webp") else (full.getvalue(), "image/jpeg")
-        route.fulfill(status=200, body=body, content_type=kind)
+# The wait: the place in the shop's queue, Cancel, and what is given up when the shopper leaves.
 
-    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, device_scale_factor=1)
-    page = context.new_page()
+@pytest.fixture(scope="module")
+def queued_shop(tmp_path_factory, demoshop_binary):
+    """The demo shop in front of a fake service whose generations wait in a queue the test moves: yields
+    (shop, service). The real service reports no place until the shop-wide queue is wired into it."""
+    service = QueuedService()
     try:
-        page.route("**/pictures/**", picture)
-        page.route("**/cart/image/generate", lambda route: route.fulfill(status=200, json={
-            "id": "g1", "status": "completed", "image_url": "/pictures/abcdefghijklmnop.jpg",
-            "variants": [{"width": 512, "url": "/pictures/abcdefghijklmnop-w512.webp", "mime_type": "image/webp"}]}))
-        page.goto(shop.url)
-        page.get_by_role("button", name="Generate image").click()
-        image = page.get_by_role("img", name="A picture of the products in your cart")
-        expect(image).to_be_visible(timeout=FINISHED_MS)
-
-        assert image.evaluate("img => img.currentSrc").endswith("-w512.webp")
-        assert served == [shop.shop.base_url + "/pictures/abcdefghijklmnop-w512.webp"]  # the full one never loaded
-        assert image.get_attribute("src") == "/pictures/abcdefghijklmnop.jpg"  # no srcset: the full picture
-        assert page.get_by_role("link", name="Download picture").get_attribute("href").startswith("/cart/image/download/g1")
-        print(f"phone picture bytes: full JPEG {len(full.getvalue())}, 512 px WebP {len(small)}")
-        screenshot(page, "11-phone-variant")
+        with DemoShop(tmp_path_factory.mktemp("queued"), binary=demoshop_binary, service_addr=service.addr) as shop:
+            yield shop, service
     finally:
-        context.close()
+        service.close()
+
+
+def test_the_place_in_line_and_the_estimate_are_shown_and_updated(queued_shop, page: Page):
+    shop, service = queued_shop
+    service.move_to(12, 40)
+    page.goto(shop.url)
+    text = page.locator(".cart-image-progress-text")
+    page.get_by_role("button", name="Generate image").click()
+    expect(text).to_have_text("You're 12th in line, about 40 s", timeout=FINISHED_MS)
+    expect(page.get_by_role("button", name="Cancel")).to_be_visible()
+    screenshot(page, "12-place-in-line")
+    service.move_to(3, 75)
+    expect(text).to_have_text("You're 3rd in line, about 2 min", timeout=FINISHED_MS)
+    service.move_to(1, 4)
+    expect(text).to_have_text("You're 1st in line, about 4 s", timeout=FINISHED_MS)
+
+
+def test_cancel_calls_the_kit_which_cancels_the_sessions_generation(queued_shop, page: Page):
+    shop, service = queued_shop
+    service.move_to(5, 20)
+    page.goto(shop.url)
+    with page.expect_response("**/cart/image/generate") as started:
+        page.get_by_role("button", name="Generate image").click()
+    answer = started.value.json()
+    expect(page.locator(".cart-image-progress-text")).to_have_text("You're 5th in line, about 20 s",
+                                                                    timeout=FINISHED_MS)
+    with page.expect_response("**/cart/image/cancel/**") as cancelled:
+        page.get_by_role("button", name="Cancel").click()
+    response = cancelled.value
+    assert (response.request.method, response.status) == ("POST", 200)
+    assert response.url.endswith(f"/cart/image/cancel/{answer['id']}?token={answer['cancel_token']}")
+    # (Earlier tests' pages sent their own cancels as they closed: only this one's is looked at.)
+    assert service.cancels()[-1] == answer["id"]
+    expect(page.get_by_role("status")).to_have_text("Picture cancelled.")
+    expect(page.get_by_role("progressbar")).to_be_hidden()
+    expect(page.get_by_role("button", name="Generate image")).to_be_enabled()
+    screenshot(page, "14-cancelled")
+    # Another session cannot cancel it with the same URL (no cookie: a new session).
+    before = len(service.cancels())
+    other = page.context.browser.new_context()
+    try:
+        assert other.request.post(response.url).status == 403
+    finally:
+        other.close()
+    assert len(service.cancels()) == before
+
+
+def test_leaving_the_page_while_waiting_sends_a_cancel_beacon(queued_shop, page: Page):
+    shop, service = queued_shop
+    service.move_to(2, 8)
+    page.goto(shop.url)
+    with page.expect_response("**/cart/image/generate") as started:
+        page.get_by_role("button", name="Generate image").click()
+    generation_id = started.value.json()["id"]
+    expect(page.locator(".cart-image-progress-text")).to_have_text("You're 2nd in line, about 8 s",
+                                                                    timeout=FINISHED_MS)
+    page.goto("about:blank")
+    # The beacon is sent as the page goes (Playwright does not report it): the service's record shows it.
+    wait_for(lambda: generation_id in service.cancels(), timeout=15, what="the leaving page's cancel")
+
+
+def test_against_the_real_service_cancel_reaches_it_through_the_sessions_token(shop: DemoShop, page: Page):
+    # The page waits (status held at processing) until Cancel has had the kit's answer, however fast
+    # the real picture is; the cancel itself goes to the real kit and service.
+    hold = {"on": True}
+    page.route("**/cart/image/status/**", lambda route: route.fulfill(
+        status=200, json={"status": "processing", "progress": 0}) if hold["on"] else route.continue_())
+    page.goto(shop.url)
+    fill_cart(shop, page, ("1YMWWN1N4O", "0PUK6V6EV0"))  # watch, candle holder
+    page.get_by_role("button", name="Generate image").click()
+    cancel = page.get_by_role("button", name="Cancel")
+    with page.expect_response("**/cart/image/cancel/**") as cancelled:
+        cancel.click()
+    response = cancelled.value
+    hold["on"] = False
+    # The kit took the token as this session's and asked the service (a 403 would mean it refused);
+    # a service that cannot cancel yet answers 501 and the shopper is told the picture is still coming.
+    assert response.status in (200, 501), (response.status, response.text())
+    if response.status == 501:
+        expect(page.locator(".cart-image-note")).to_have_text(
+            "This picture cannot be cancelled; it will be ready in a moment.")
+        expect(cancel).to_be_hidden()
+        expect(page.get_by_role("link", name="Download picture")).to_be_visible(timeout=FINISHED_MS)
+        screenshot(page, "13-cancel-real-service")

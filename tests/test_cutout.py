@@ -181,3 +181,44 @@ def test_thin_frames_are_outlined_as_the_photo_draws_them_not_in_the_working_cop
     shot, alpha = opacity("thin", seed)
 
     assert overlap(alpha > KEPT, np.asarray(shot.mask) > 0) >= 0.95
+
+
+def hammered_sphere(size: int = 700, seed: int = 1) -> tuple[bytes, list[tuple[float, float, float]]]:
+    """A studio JPEG of a hammered metal sphere with a dark opening on paper, mirroring the paper in two
+    highlights (paper-coloured, through the metal's bumps); returns it and the highlights (x, y, r) in shares."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:size, 0:size].astype(np.float32)
+    paper = 212 - 18 * (y / size) - 10 * ((x - size / 2) / size) ** 2
+    image = np.dstack([paper, paper * 0.99, paper * 0.97])
+    cx, cy, r = size * 0.5, size * 0.52, size * 0.3
+    distance = np.hypot(x - cx, y - cy)
+    bumps = np.asarray(Image.fromarray((rng.random((size // 4, size // 4)) * 255).astype(np.uint8))
+                       .resize((size, size), Image.Resampling.BICUBIC), np.float32) / 255.0 - 0.5
+    metal = 120 + 50 * np.clip(1 - distance / r, 0, 1) + 70 * bumps
+    highlights = [(0.40, 0.40, 0.05), (0.60, 0.62, 0.04)]
+    for hx, hy, hr in highlights:
+        spot = np.exp(-(((x - size * hx) ** 2 + (y - size * hy) ** 2) / (size * hr) ** 2))
+        metal = metal * (1 - spot) + (paper + 60 * bumps) * spot
+    opening = ((x - cx) / (r * 0.45)) ** 2 + ((y - (cy - r * 0.55)) / (r * 0.2)) ** 2 < 1
+    metal = np.where(opening, 45 + 20 * bumps, metal)
+    for channel, tint in enumerate((1.0, 1.0, 1.02)):
+        image[..., channel] = np.where(distance < r, metal * tint, image[..., channel])
+    image += rng.normal(0, 2.0, image.shape)
+    out = io.BytesIO()
+    Image.fromarray(image.clip(0, 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(0.6)).save(
+        out, "JPEG", quality=85)
+    return out.getvalue(), highlights
+
+
+@pytest.mark.parametrize("size", [192, 300, 420, 700])
+def test_paper_mirrored_in_textured_metal_is_the_product_not_a_hole(size: int) -> None:
+    # Polished metal shows the paper's colour where it mirrors it; only the metal's texture tells it from
+    # a hole, where the paper's own smooth surface shows. The candle holder's square holes were these.
+    data, highlights = hammered_sphere()
+    image = Image.open(io.BytesIO(data)).convert("RGB")
+    image.thumbnail((size, size))
+    alpha = np.asarray(lift(image).getchannel("A"))
+    y, x = np.mgrid[0:size, 0:size]
+    for hx, hy, hr in highlights:
+        middle = np.hypot(x - hx * size, y - hy * size) < hr * size * 0.6
+        assert (alpha[middle] > KEPT).mean() >= 0.99, (hx, hy)

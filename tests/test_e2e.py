@@ -92,6 +92,34 @@ def test_same_cart_and_style_again_is_completed_at_once(service):
     assert again.generation_id != first.generation_id
 
 
+def test_a_full_size_picture_has_a_512_px_webp_variant_beside_it_also_when_answered_from_cache(make_service):
+    service = make_service({"IMAGE_SIZE": "1024"})
+    request = pb.GenerateCartImageRequest(style_preference="modern", cart_items=items((WATCH, 1), (MUG, 2)))
+    final, _ = service.wait_finished(service.stub.GenerateCartImage(request, timeout=10).generation_id)
+    assert final.status == "completed"
+    [variant] = final.image_variants
+    assert (variant.width, variant.mime_type) == (512, "image/webp")
+    assert variant.url.endswith("-w512.webp") and variant.url != final.image_url
+    code, headers, body = service.http_get(variant.url)
+    assert code == 200 and headers["Content-Type"] == "image/webp"
+    assert Image.open(io.BytesIO(body)).size == (512, 512)
+    code, _, full = service.http_get(final.image_url)
+    assert code == 200 and Image.open(io.BytesIO(full)).size == (1024, 1024)  # image_url stays the full picture
+    assert len(body) < len(full) / 2
+    again = service.stub.GenerateCartImage(request, timeout=10)
+    assert again.status == "completed"
+    assert [(v.width, v.url, v.mime_type) for v in again.image_variants] == [(512, variant.url, "image/webp")]
+    status = service.stub.GetImageGenerationStatus(pb.GetStatusRequest(generation_id=again.generation_id), timeout=5)
+    assert [v.url for v in status.image_variants] == [variant.url]
+
+
+def test_a_picture_no_wider_than_a_variant_has_none(service):
+    answer = service.stub.GenerateCartImage(
+        pb.GenerateCartImageRequest(style_preference="vintage", cart_items=items((CANDLE, 1))), timeout=10)
+    final, _ = service.wait_finished(answer.generation_id)
+    assert final.status == "completed" and list(final.image_variants) == []  # IMAGE_SIZE=512 here
+
+
 def test_style_is_case_insensitive_and_empty_means_default(service):
     for style in ("MODERN", ""):
         answer = service.stub.GenerateCartImage(

@@ -59,6 +59,17 @@ def test_a_finished_generation_never_changes(state):
         statuses.FAILED, "the model refused")
 
 
+def test_a_completed_generation_keeps_its_variants_in_order_and_none_is_empty(state):
+    variants = (statuses.ImageVariant(512, "https://x/generated/a-w512.webp"),
+                statuses.ImageVariant(768, "https://x/generated/a-w768.webp?X-Goog-Signature=ab", "image/jpeg"))
+    record = state.statuses.create("modern")
+    state.statuses.complete(record.id, "https://x/generated/a.jpg", variants)
+    assert state.statuses.get(record.id).image_variants == variants
+    plain = state.statuses.create("modern")
+    state.statuses.complete(plain.id, "https://x/generated/b.jpg")
+    assert state.statuses.get(plain.id).image_variants == ()
+
+
 def test_discarded_generations_are_gone(state):
     record = state.statuses.create("modern")
     state.statuses.discard(record.id)

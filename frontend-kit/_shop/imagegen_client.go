@@ -23,7 +23,8 @@ func (c imageGenerationClient) GenerateCartImage(ctx context.Context, userID, st
 	if err != nil {
 		return cartimage.Generation{}, err
 	}
-	return cartimage.Generation{ID: resp.GetGenerationId(), Status: resp.GetStatus(), ImageURL: resp.GetImageUrl()}, nil
+	return cartimage.Generation{ID: resp.GetGenerationId(), Status: resp.GetStatus(), ImageURL: resp.GetImageUrl(),
+		Variants: variants(resp.GetImageVariants())}, nil
 }
 
 func (c imageGenerationClient) GetImageGenerationStatus(ctx context.Context, generationID string) (cartimage.Status, error) {
@@ -31,12 +32,35 @@ func (c imageGenerationClient) GetImageGenerationStatus(ctx context.Context, gen
 	if err != nil {
 		return cartimage.Status{}, err
 	}
+	return statusOf(resp), nil
+}
+
+func (c imageGenerationClient) CancelImageGeneration(ctx context.Context, generationID string) (cartimage.Status, error) {
+	resp, err := c.client.CancelImageGeneration(ctx, &pb.CancelImageGenerationRequest{GenerationId: generationID})
+	if err != nil {
+		return cartimage.Status{}, err
+	}
+	return statusOf(resp), nil
+}
+
+func statusOf(resp *pb.GetStatusResponse) cartimage.Status {
 	return cartimage.Status{
-		Status:   resp.GetStatus(),
-		Progress: int(resp.GetProgress()),
-		ImageURL: resp.GetImageUrl(),
-		Error:    resp.GetErrorMessage(),
-	}, nil
+		Status:           resp.GetStatus(),
+		Progress:         int(resp.GetProgress()),
+		ImageURL:         resp.GetImageUrl(),
+		Error:            resp.GetErrorMessage(),
+		Variants:         variants(resp.GetImageVariants()),
+		QueuePosition:    int(resp.GetQueuePosition()),
+		EstimatedSeconds: int(resp.GetEstimatedSeconds()),
+	}
+}
+
+func variants(list []*pb.ImageVariant) []cartimage.Variant {
+	out := make([]cartimage.Variant, 0, len(list))
+	for _, v := range list {
+		out = append(out, cartimage.Variant{Width: int(v.GetWidth()), URL: v.GetUrl(), MimeType: v.GetMimeType()})
+	}
+	return out
 }
 
 func (c imageGenerationClient) UploadBackground(ctx context.Context, imageData string) (string, error) {

@@ -24,6 +24,8 @@ type Service interface {
 	UploadBackground(ctx context.Context, imageData string) (imageURL string, err error)
 	// ListStyles returns the service's styles, in its order; the first is its default.
 	ListStyles(ctx context.Context) ([]Style, error)
+	// CancelImageGeneration stops a generation that has not started drawing and reports its status.
+	CancelImageGeneration(ctx context.Context, generationID string) (Status, error)
 }
 
 // Generation is the service's answer to GenerateCartImage.
@@ -31,14 +33,27 @@ type Generation struct {
 	ID       string
 	Status   string // "processing" or "completed"
 	ImageURL string
+	Variants []Variant // smaller copies of ImageURL, narrowest first (a cached answer's)
 }
 
 // Status is the service's answer to GetImageGenerationStatus.
 type Status struct {
 	Status   string // "processing", "completed", "failed" or "not_found"
 	Progress int
-	ImageURL string
+	ImageURL string // the full picture (the download)
 	Error    string
+	Variants []Variant // smaller copies of ImageURL, narrowest first
+	// QueuePosition is the generation's place in the shop-wide queue (1 = next), 0 when not queued.
+	QueuePosition int
+	// EstimatedSeconds is the service's estimate of the time left, 0 when it has none.
+	EstimatedSeconds int
+}
+
+// Variant is a smaller copy of a finished picture, for pages that show it smaller.
+type Variant struct {
+	Width    int    `json:"width"`
+	URL      string `json:"url"`
+	MimeType string `json:"mime_type"`
 }
 
 // Style is one look the shopper can pick, as the service's ListStyles answers it.
@@ -126,6 +141,10 @@ type Config struct {
 	MaxImageBytes int64
 	// Logf, when set, logs failures of the service (never the shopper's data).
 	Logf func(format string, args ...any)
+	// CancelKey keys the tokens that tie a generation to the session that started it, so only that
+	// session can cancel it. Give every frontend replica the same key (32 random bytes); empty: a key
+	// made at start, so a cancel reaching another replica is refused and the work simply runs on.
+	CancelKey []byte
 	// Client fetches images from ImagesURL and, for downloads, from the bucket (default: a client with
 	// UploadTimeout that follows no redirects).
 	Client *http.Client
@@ -172,6 +191,9 @@ func (c Config) withDefaults() Config {
 	if c.UploadTimeout <= 0 {
 		c.UploadTimeout = 30 * time.Second
 	}
+	if len(c.CancelKey) == 0 {
+		c.CancelKey = processKey
+	}
 	if c.Logf == nil {
 		c.Logf = func(string, ...any) {}
 	}
@@ -198,5 +220,6 @@ func Handler(cfg Config) http.Handler {
 	mux.HandleFunc("GET "+p+"/status/{id}", h.status)
 	mux.HandleFunc("GET "+p+"/images/{kind}/{name}", h.image)
 	mux.HandleFunc("GET "+p+"/download/{id}", h.download)
+	mux.HandleFunc("POST "+p+"/cancel/{id}", h.cancel)
 	return mux
 }

@@ -41,16 +41,22 @@ type generateRequest struct {
 }
 
 type generateResponse struct {
-	ID       string `json:"id"`
-	Status   string `json:"status"`
-	ImageURL string `json:"image_url,omitempty"`
+	ID       string    `json:"id"`
+	Status   string    `json:"status"`
+	ImageURL string    `json:"image_url,omitempty"`
+	Variants []Variant `json:"variants,omitempty"`
+	// CancelToken is what POST Prefix/cancel/{id} needs from this session (see cancelToken).
+	CancelToken string `json:"cancel_token"`
 }
 
 type statusResponse struct {
-	Status   string `json:"status"`
-	Progress int    `json:"progress"`
-	ImageURL string `json:"image_url,omitempty"`
-	Error    string `json:"error,omitempty"`
+	Status           string    `json:"status"`
+	Progress         int       `json:"progress"`
+	ImageURL         string    `json:"image_url,omitempty"`
+	Error            string    `json:"error,omitempty"`
+	Variants         []Variant `json:"variants,omitempty"`
+	QueuePosition    int       `json:"queue_position,omitempty"`
+	EstimatedSeconds int       `json:"estimated_seconds,omitempty"`
 }
 
 type backgroundResponse struct {
@@ -85,7 +91,8 @@ func (h *handlers) generate(w http.ResponseWriter, r *http.Request) {
 	if gen.Status == "completed" {
 		code = http.StatusOK
 	}
-	writeJSON(w, code, generateResponse{ID: gen.ID, Status: gen.Status, ImageURL: gen.ImageURL})
+	writeJSON(w, code, generateResponse{ID: gen.ID, Status: gen.Status, ImageURL: gen.ImageURL,
+		Variants: gen.Variants, CancelToken: h.cancelToken(user, gen.ID)})
 }
 
 // status handles GET Prefix/status/{id}.
@@ -102,7 +109,13 @@ func (h *handlers) status(w http.ResponseWriter, r *http.Request) {
 		h.writeServiceError(w, "GetImageGenerationStatus", err)
 		return
 	}
-	answer := statusResponse{Status: st.Status, Progress: st.Progress, ImageURL: st.ImageURL, Error: st.Error}
+	h.writeStatus(w, id, st)
+}
+
+// writeStatus answers with a generation's status as the page reads it.
+func (h *handlers) writeStatus(w http.ResponseWriter, id string, st Status) {
+	answer := statusResponse{Status: st.Status, Progress: st.Progress, ImageURL: st.ImageURL, Error: st.Error,
+		Variants: st.Variants, QueuePosition: max(0, st.QueuePosition), EstimatedSeconds: max(0, st.EstimatedSeconds)}
 	switch st.Status {
 	case "not_found":
 		answer.Error = "This picture has expired or is not known; generate a new one."

@@ -39,6 +39,15 @@ type fakeService struct {
 	styles     []Style
 	stylesErr  error
 	listed     int
+	cancelled  []string
+}
+
+func (f *fakeService) CancelImageGeneration(ctx context.Context, id string) (Status, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record(ctx)
+	f.cancelled = append(f.cancelled, id)
+	return f.status, f.err
 }
 
 func (f *fakeService) ListStyles(ctx context.Context) ([]Style, error) {

@@ -11,7 +11,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import Protocol
 
-from imagegen.statuses import Generation
+from imagegen.statuses import Generation, ImageVariant
 
 INTERRUPTED = "the image generation was interrupted; please try again"
 
@@ -31,8 +31,8 @@ class StatusStore(Protocol):
         """Raises progress (0-99 while processing); never lowers it."""
         ...
 
-    def complete(self, generation_id: str, image_url: str) -> None:
-        """Marks a generation completed with its image URL."""
+    def complete(self, generation_id: str, image_url: str, variants: tuple[ImageVariant, ...] = ()) -> None:
+        """Marks a generation completed with its image URL and any display variants (narrowest first)."""
         ...
 
     def fail(self, generation_id: str, message: str) -> None:

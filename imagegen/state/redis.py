@@ -1,7 +1,8 @@
 """Shared state in Redis (REDIS_ADDR): every replica sees the same statuses, results and in-flight work.
 
 Keys (hash tags keep each script's keys in one Redis Cluster slot):
-  imagegen:{status}:gen:<id>     hash: status, progress, image_url, error_message, style, created, started,
+  imagegen:{status}:gen:<id>     hash: status, progress, image_url, image_variants (JSON), error_message, style,
+                                 created, started,
                                  shared; expires with STATUS_TTL_SECONDS; imagegen:{status}:gens (sorted by
                                  creation) bounds their count
   imagegen:{status}:lease:<id>   exists while the worker drawing <id> is alive; refreshed every third of
@@ -14,6 +15,8 @@ Keys (hash tags keep each script's keys in one Redis Cluster slot):
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import json
 import logging
 import threading
 import time
@@ -213,8 +216,10 @@ class RedisStatusStore:
         with self._redis.calling():
             self._progress(keys=[_gen(generation_id)], args=[percent])
 
-    def complete(self, generation_id: str, image_url: str) -> None:
-        self._end(generation_id, "status", records.COMPLETED, "progress", 100, "image_url", image_url)
+    def complete(self, generation_id: str, image_url: str, variants: tuple[records.ImageVariant, ...] = ()) -> None:
+        encoded = json.dumps([dataclasses.asdict(variant) for variant in variants])
+        self._end(generation_id, "status", records.COMPLETED, "progress", 100, "image_url", image_url,
+                  "image_variants", encoded)
 
     def fail(self, generation_id: str, message: str) -> None:
         self._end(generation_id, "status", records.FAILED, "error_message", message)
@@ -380,6 +385,7 @@ def _record(generation_id: str, flat: list) -> records.Generation | None:
         status=fields.get("status", records.FAILED),
         progress=int(fields.get("progress", "0")),
         image_url=fields.get("image_url", ""),
+        image_variants=_variants_from(fields.get("image_variants", "")),
         error_message=fields.get("error_message", ""),
         style=fields.get("style", ""),
         created=float(fields.get("created", "0")),
@@ -398,3 +404,12 @@ def _lease(generation_id: str) -> str:
 
 def _inflight(key: str) -> str:
     return PREFIX + "inflight:" + key
+
+
+def _variants_from(encoded: str) -> tuple[records.ImageVariant, ...]:
+    """The variants a record holds; none for a record written before variants existed or mangled."""
+    try:
+        return tuple(records.ImageVariant(int(item["width"]), str(item["url"]), str(item["mime_type"]))
+                     for item in json.loads(encoded or "[]"))
+    except (ValueError, TypeError, KeyError):
+        return ()

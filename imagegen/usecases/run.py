@@ -15,7 +15,9 @@ from imagegen.state import ResultCache, StatusStore
 from imagegen.stores import GENERATED_PREFIX, ImageStore
 from imagegen.stores.local import content_type_for
 from imagegen.styles import Style, resolve_style
+from imagegen.statuses import ImageVariant
 from imagegen.usecases.pending import Pending
+from imagegen.variants import store_variants
 
 log = logging.getLogger(__name__)
 
@@ -94,9 +96,9 @@ class RunGeneration:
         outcome = "failed"
         with bound(generation_id=job.generation_id):
             try:
-                name, reusable = self._generate(job)
+                name, reusable, variants = self._generate(job)
                 url = self._store.url_for(name)
-                self._statuses.complete(job.generation_id, url)
+                self._statuses.complete(job.generation_id, url, variants)
                 if reusable:
                     self._pending.quietly(self._results.put, job.cache_key, name)
                 outcome = "completed"
@@ -145,8 +147,9 @@ class RunGeneration:
         finally:
             self._metrics.model_calls_running.dec()
 
-    def _generate(self, job: Job) -> tuple[str, bool]:
-        """Draws and stores the image; returns its object name and whether it may answer identical requests."""
+    def _generate(self, job: Job) -> tuple[str, bool, tuple[ImageVariant, ...]]:
+        """Draws and stores the image; returns its object name, whether it may answer identical requests,
+        and the display variants stored beside it."""
         progress = self._progress
         progress(job.generation_id, 5)
         lines = []
@@ -170,5 +173,14 @@ class RunGeneration:
         name = f"{GENERATED_PREFIX}{secrets.token_urlsafe(24)}.{extension}"
         self._store.put(name, picture.data, picture.mime_type)
         progress(job.generation_id, 95)
+        variants = self._variants(name, picture.data)
         # An image drawn without some product picture, or by a stand-in for the model, is not worth repeating.
-        return name, not picture.stand_in and all(line.picture is not None for line in lines)
+        return name, not picture.stand_in and all(line.picture is not None for line in lines), variants
+
+    def _variants(self, name: str, data: bytes) -> tuple[ImageVariant, ...]:
+        # Best effort: the full picture is stored, so a variant that cannot be made only costs bytes on a phone.
+        try:
+            return tuple(store_variants(self._store, name, data))
+        except Exception:  # noqa: BLE001 (never fail a drawn picture over its smaller copy)
+            log.exception("display variants not made")
+            return ()

@@ -17,6 +17,7 @@ from imagegen.styles import Style, resolve_style
 from imagegen.usecases.pending import Pending
 from imagegen.usecases.queue import GenerationQueue
 from imagegen.usecases.run import Job
+from imagegen.variants import stored_variants
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +144,8 @@ class StartGeneration:
         if cached_name is None or not self._store.exists(cached_name):
             return None
         record = self._statuses.create(style.name)
-        self._statuses.complete(record.id, self._store.url_for(cached_name))
+        variants = tuple(stored_variants(self._store, cached_name))
+        self._statuses.complete(record.id, self._store.url_for(cached_name), variants)
         self._count("cached", style)
         log.info("generation answered from cache", extra={"generation_id": record.id, "style": style.name})
         return self._statuses.get(record.id) or record

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"imagegenservice/frontend-kit/cartimage"
 	pb "imagegenservice/frontend-kit/internal/genproto"
 )
 
@@ -31,6 +32,14 @@ func (s *imageService) GenerateCartImage(_ context.Context, req *pb.GenerateCart
 
 func (s *imageService) GetImageGenerationStatus(_ context.Context, req *pb.GetStatusRequest) (*pb.GetStatusResponse, error) {
 	return &pb.GetStatusResponse{Status: "completed", Progress: 100, ImageUrl: "/cart/image/images/generated/" + req.GetGenerationId() + ".png"}, nil
+}
+
+func (s *imageService) CancelImageGeneration(_ context.Context, req *pb.CancelImageGenerationRequest) (*pb.GetStatusResponse, error) {
+	if req.GetGenerationId() != "queued" {
+		return nil, status.Error(codes.NotFound, "no generation with this id")
+	}
+	return &pb.GetStatusResponse{Status: "processing", QueuePosition: 12, EstimatedSeconds: 40,
+		ImageVariants: []*pb.ImageVariant{{Width: 512, Url: "/v/x-w512.webp", MimeType: "image/webp"}}}, nil
 }
 
 func (s *imageService) UploadBackground(_ context.Context, req *pb.UploadBackgroundRequest) (*pb.UploadBackgroundResponse, error) {
@@ -68,6 +77,14 @@ func TestAdapterOverGRPC(t *testing.T) {
 	st, err := client.GetImageGenerationStatus(ctx, "g1")
 	if err != nil || st.Status != "completed" || st.Progress != 100 || st.ImageURL != "/cart/image/images/generated/g1.png" {
 		t.Errorf("status = %+v, %v", st, err)
+	}
+	st, err = client.CancelImageGeneration(ctx, "queued")
+	want := cartimage.Variant{Width: 512, URL: "/v/x-w512.webp", MimeType: "image/webp"}
+	if err != nil || st.QueuePosition != 12 || st.EstimatedSeconds != 40 || len(st.Variants) != 1 || st.Variants[0] != want {
+		t.Errorf("cancel = %+v, %v", st, err)
+	}
+	if _, err := client.CancelImageGeneration(ctx, "other"); status.Code(err) != codes.NotFound {
+		t.Errorf("cancel error code = %v, want NotFound kept for the handlers", status.Code(err))
 	}
 	url, err := client.UploadBackground(ctx, "QUJD")
 	if err != nil || url != "/bg/QUJD" {

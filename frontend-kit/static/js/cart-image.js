@@ -1,5 +1,6 @@
 // "Generate image" on the cart page: background upload with preview, generation with a progress bar,
-// the finished picture with a download link, errors a shopper can read, and a retry. No framework.
+// the place in the shop's queue and a Cancel (also sent when the shopper leaves), the finished picture
+// with a download link, errors a shopper can read, and a retry. No framework.
 (function () {
   "use strict";
 
@@ -34,7 +35,9 @@
     retry: root.querySelector(".cart-image-retry"),
     result: root.querySelector(".cart-image-result"),
     resultImg: root.querySelector(".cart-image-result img"),
-    download: root.querySelector(".cart-image-download")
+    download: root.querySelector(".cart-image-download"),
+    cancel: root.querySelector(".cart-image-cancel"),
+    note: root.querySelector(".cart-image-note")
   };
 
   var background = { url: "", pending: null, previewURL: "" };
@@ -62,6 +65,8 @@
   }
   addAction();
   var run = 0; // the current generation; a newer one makes older polls stop
+  var active = null; // {run, id, token} of the generation being waited for, which Cancel stops
+  var cancelAsked = 0; // the run whose Cancel was pressed: its failure is the cancel, not an error
 
   // request sends one request and resolves to {status, body}; rejects with a readable Error.
   function request(method, path, body, timeoutMs) {
@@ -99,6 +104,7 @@
   }
 
   function showError(message) {
+    waitEnded();
     show(el.progress, false);
     el.errorText.textContent = message;
     show(el.error, true);
@@ -193,9 +199,84 @@
     }
   }
 
+  // waitEnded forgets the generation Cancel would stop.
+  function waitEnded() {
+    active = null;
+    show(el.cancel, false);
+  }
+
+  // ordinal says a place in line: 1st, 2nd, 3rd, 4th, 11th, 12th, 13th, 21st.
+  function ordinal(n) {
+    var tens = n % 100, ones = n % 10;
+    var suffix = tens >= 11 && tens <= 13 ? "th" : ones === 1 ? "st" : ones === 2 ? "nd" : ones === 3 ? "rd" : "th";
+    return n + suffix;
+  }
+
+  // about says an estimate in words: "about 40 s", "about 2 min" (rounded up).
+  function about(seconds) {
+    return seconds < 60 ? "about " + Math.ceil(seconds) + " s" : "about " + Math.ceil(seconds / 60) + " min";
+  }
+
+  // waitingText is what a status says to a shopper: their place in line while queued, else the progress.
+  function waitingText(st) {
+    var position = Number(st.queue_position) || 0;
+    var estimate = Number(st.estimated_seconds) || 0;
+    if (position > 0) {
+      return "You're " + ordinal(position) + " in line" + (estimate > 0 ? ", " + about(estimate) : "");
+    }
+    var text = "Drawing your picture… " + (st.progress || 0) + "%";
+    return estimate > 0 ? text + ", " + about(estimate) + " left" : text;
+  }
+
+  function cancelPath(generation) {
+    return "/cancel/" + encodeURIComponent(generation.id) + "?token=" + encodeURIComponent(generation.token);
+  }
+
+  function cancelled() {
+    run += 1; // stops the poll
+    waitEnded();
+    show(el.progress, false);
+    el.note.textContent = "Picture cancelled.";
+    el.generate.disabled = false;
+    el.generate.textContent = "Generate image";
+  }
+
+  // cancel asks the shop to stop the awaited generation; one already being drawn finishes as usual.
+  function cancel() {
+    var generation = active;
+    if (!generation) {
+      return;
+    }
+    cancelAsked = generation.run;
+    el.cancel.disabled = true;
+    request("POST", cancelPath(generation), undefined, REQUEST_TIMEOUT_MS).then(function (answer) {
+      if (generation.run !== run) {
+        return;
+      }
+      if (answer.status === 200 && answer.body.status === "failed") {
+        cancelled();
+      } else if (answer.status === 200 && answer.body.status === "processing") {
+        cancelAsked = 0;
+        show(el.cancel, false);
+        el.note.textContent = "Your picture is already being drawn; it will be ready in a moment.";
+      } else if (answer.status !== 200) {
+        cancelAsked = 0;
+        el.cancel.disabled = false;
+        show(el.cancel, answer.status !== 501); // 501: this service cannot cancel at all
+        el.note.textContent = failure(answer, "The picture could not be cancelled.").message;
+      }
+    }, function (error) {
+      cancelAsked = 0;
+      el.cancel.disabled = false;
+      el.note.textContent = error.message;
+    });
+  }
+
   function generate() {
     var mine = ++run;
     var style = selectedStyle();
+    waitEnded();
+    el.note.textContent = "";
     clearUploadFailure();
     show(el.error, false);
     show(el.result, false);
@@ -215,6 +296,11 @@
         throw failure(answer, "The picture could not be started; please try again.");
       }
       var id = answer.body.id;
+      if (answer.body.cancel_token && answer.body.status !== "completed") {
+        active = { run: mine, id: id, token: answer.body.cancel_token };
+        el.cancel.disabled = false;
+        show(el.cancel, true);
+      }
       if (answer.body.status === "completed" && answer.body.image_url) {
         return { id: id, imageURL: answer.body.image_url, variants: answer.body.variants };
       }
@@ -224,7 +310,9 @@
         finished(picture.id, picture.imageURL, style, picture.variants);
       }
     }).catch(function (error) {
-      if (mine === run) {
+      if (mine === run && cancelAsked === mine) {
+        cancelled(); // the poll saw the cancel before the cancel's own answer came
+      } else if (mine === run) {
         showError(error.message);
       }
     });
@@ -279,7 +367,7 @@
             stop();
             reject(new Error(st.error || "The picture could not be made; please try again."));
           } else {
-            setProgress(st.progress || 0, "Drawing your picture… " + (st.progress || 0) + "%");
+            setProgress(st.progress || 0, waitingText(st));
             later();
           }
         }).catch(function (error) {
@@ -302,6 +390,7 @@
   // and links the download to the shop's own route: a browser ignores the download attribute of a link
   // to another origin, so the kit relays the picture as an attachment.
   function finished(id, imageURL, style, variants) {
+    waitEnded();
     setProgress(100, "Done!");
     el.resultImg.onload = function () {
       show(el.progress, false);
@@ -343,6 +432,15 @@
   }
 
   el.generate.addEventListener("click", generate);
+  el.cancel.addEventListener("click", cancel);
+  // A shopper who leaves does not wait for the picture: work the shop has not started is given up.
+  // sendBeacon outlives the page; the token in the URL is what ties the generation to this session.
+  window.addEventListener("pagehide", function () {
+    if (active && navigator.sendBeacon) {
+      navigator.sendBeacon(prefix + cancelPath(active));
+      waitEnded();
+    }
+  });
   el.retry.addEventListener("click", function () {
     generate();
     el.generate.focus();

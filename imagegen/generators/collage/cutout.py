@@ -40,7 +40,9 @@ _SHADOW_RATIO = 0.42  # a shadow keeps at least this share of the paper's light
 _GLASS_LIGHT = 0.84  # paper seen through glass keeps more of its light than this; a shadow does not
 _GUIDE_EPS = 1e-4  # the guided filter's smoothing: small, so the outline follows the photo's own edge
 _GUIDE_GAIN = 8.0  # the filtered ramp sharpened back to an edge a pixel or two wide
-_GLASS_FLOOR = 0.12  # the least opacity of a see-through part, so glass still reads as glass
+_GLASS_FLOOR = 0.12
+_SHEEN_TEXTURE = 0.8  # a gap this textured inside its rim may be a reflection (a hole through a mug: 0.5)
+_SHEEN_UNEVEN = 4.0  # ... when its light varies more than this many times the paper's noise (paper: about 1)  # the least opacity of a see-through part, so glass still reads as glass
 
 
 @dataclasses.dataclass(frozen=True)
@@ -257,6 +259,7 @@ def _segment(small: np.ndarray, paper: np.ndarray, noise: float) -> tuple[np.nda
     # Fill the notches GrabCut leaves where a sheen runs along the product's edge.
     notches = cv2.morphologyEx(product.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8)) > 0
     product = (product | notches) & ~holes
+    product |= _sheen(product, textured, light, noise)
     pockets &= ~holes
     gaps = _open_pockets(product, paper_like, ratio, textured)
     product &= ~gaps
@@ -279,6 +282,26 @@ def _open_holes(solid: np.ndarray, paper_like: np.ndarray, ratio: np.ndarray) ->
         if paper_light and float(np.mean(solid.astype(bool)[ring])) > 0.97 and not _touches_border(part):
             holes |= part
     return np.where(holes, 0, solid).astype(np.uint8), holes
+
+
+def _sheen(product: np.ndarray, textured: np.ndarray, light: np.ndarray, noise: float) -> np.ndarray:
+    """Returns the gaps ringed by the product that carry its texture: reflections, not holes.
+
+    Polished metal mirrors the paper, so GrabCut and the hole rule see paper's colour there; a hole through
+    the product shows the paper's own surface away from its rim, as even as the paper's noise, where a
+    reflection varies with the metal's bumps. A gap too small to tell is left as GrabCut found it.
+    """
+    found = np.zeros(product.shape, bool)
+    count, labels = cv2.connectedComponents((~product).astype(np.uint8), connectivity=4)
+    for index in range(1, count):
+        gap = labels == index
+        if _touches_border(gap):
+            continue
+        core = gap & ~_near(product, 1)  # the rim of a hole looks textured next to the product's edge
+        if (core.any() and float(np.mean(textured[core])) > _SHEEN_TEXTURE
+                and float(np.std(light[core])) > _SHEEN_UNEVEN * noise / 255.0):
+            found |= gap
+    return found
 
 
 def _open_pockets(product: np.ndarray, paper_like: np.ndarray, ratio: np.ndarray, textured: np.ndarray) -> np.ndarray:
