@@ -8,12 +8,18 @@ Keys (one Redis, not Redis Cluster: the scripts below touch keys they build them
                             interrupted (its replica died): the next read marks it failed.
   imagegen:result:<key>     object name drawn for a request key; imagegen:results bounds their count
   imagegen:inflight:<key>   id of the generation drawing a request key right now
+  imagegen:replica:<token>  exists while Redis holds what one replica wrote; gone after a restart
+                            without persistence (or a flush), which tells that replica to write back
+                            the generations it is running or finished within STATUS_TTL_SECONDS
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import dataclasses
 import logging
+import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -66,9 +72,23 @@ end
 
 _FINISH = """
 redis.call('DEL', KEYS[2])
-if redis.call('HGET', KEYS[1], 'status') == 'processing' then
-  redis.call('HSET', KEYS[1], unpack(ARGV))
+local status = redis.call('HGET', KEYS[1], 'status')
+if status == 'processing' then
+  redis.call('HSET', KEYS[1], unpack(ARGV, 5))
+elseif status == false and ARGV[2] ~= '' then
+  redis.call('HSET', KEYS[1], 'style', ARGV[4], 'created', ARGV[3], unpack(ARGV, 5))
+  redis.call('EXPIRE', KEYS[1], ARGV[2])
+  redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
 end
+"""
+
+_RESTORE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 5))
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+""" + _trim("KEYS[2]", "ARGV[4]", "'" + PREFIX + "gen:'") + """
+return 1
 """
 
 _PUT_RESULT = """
@@ -130,8 +150,15 @@ class RedisStatusStore:
         self._get = client.register_script(_GET)
         self._progress = client.register_script(_PROGRESS)
         self._finish = client.register_script(_FINISH)
+        self._restore = client.register_script(_RESTORE)
         self._lock = threading.Lock()
-        self._owned: set[str] = set()
+        # What this replica wrote and could write back if Redis loses it: generations it runs (with their
+        # last progress), and those it finished, until their records would expire (at most max_entries).
+        self._owned: dict[str, records.Generation] = {}
+        self._ended: collections.OrderedDict[str, records.Generation] = collections.OrderedDict()
+        self._marker = PREFIX + "replica:" + secrets.token_urlsafe(12)
+        self._marked = False  # the marker was written once: its absence now means Redis lost data
+        self._lost_at: float | None = None  # when (monotonic) this replica found Redis had lost data
 
     def create(self, style: str) -> records.Generation:
         record = records.Generation(id=records.new_generation_id(), status=records.PROCESSING, style=style, created=self._clock())
@@ -141,7 +168,7 @@ class RedisStatusStore:
                 args=[record.id, style, repr(record.created), self._ttl, self._lease_ms, self._max_entries, PREFIX + "gen:"],
             )
         with self._lock:
-            self._owned.add(record.id)
+            self._owned[record.id] = record
         return record
 
     def get(self, generation_id: str) -> records.Generation | None:
@@ -149,7 +176,13 @@ class RedisStatusStore:
             return None
         with self._redis.calling():
             flat = self._get(keys=[_gen(generation_id), _lease(generation_id)], args=[INTERRUPTED])
+            if not flat and self._recovering():
+                flat = self._get(keys=[_gen(generation_id), _lease(generation_id)], args=[INTERRUPTED])
         if not flat:
+            if self._lost_at is not None and time.monotonic() - self._lost_at < self._lease_ms / 1000:
+                # Redis lost its data moments ago: the replica running or holding this one writes it back
+                # within a heartbeat, so the caller keeps polling rather than being told it is unknown.
+                return records.Generation(id=generation_id, status=records.PROCESSING)
             return None
         fields = {flat[i].decode(): flat[i + 1].decode() for i in range(0, len(flat), 2)}
         return records.Generation(
@@ -164,38 +197,82 @@ class RedisStatusStore:
 
     def progress(self, generation_id: str, percent: int) -> None:
         percent = max(0, min(99, int(percent)))
+        with self._lock:
+            owned = self._owned.get(generation_id)
+            if owned is not None and percent > owned.progress:
+                self._owned[generation_id] = dataclasses.replace(owned, progress=percent)
         with self._redis.calling():
             self._progress(keys=[_gen(generation_id)], args=[percent])
 
     def complete(self, generation_id: str, image_url: str) -> None:
-        self._end(generation_id, "status", records.COMPLETED, "progress", 100, "image_url", image_url)
+        self._end(generation_id, status=records.COMPLETED, progress=100, image_url=image_url)
 
     def fail(self, generation_id: str, message: str) -> None:
-        self._end(generation_id, "status", records.FAILED, "error_message", message)
+        self._end(generation_id, status=records.FAILED, error_message=message)
 
     def discard(self, generation_id: str) -> None:
         with self._lock:
-            self._owned.discard(generation_id)
+            self._owned.pop(generation_id, None)
         with self._redis.calling():
             self._redis.client.delete(_gen(generation_id), _lease(generation_id))
 
     def heartbeat(self) -> None:
-        """Renews the lease of every generation this replica still owns."""
-        with self._lock:
-            owned = list(self._owned)
-        if not owned:
-            return
+        """Renews the lease of every generation this replica still owns, writing back what Redis lost."""
         with self._redis.calling():
+            self._recovering()
+            with self._lock:
+                owned = list(self._owned.values())
+            if not owned:
+                return
             pipe = self._redis.client.pipeline(transaction=False)
-            for generation_id in owned:
-                pipe.set(_lease(generation_id), b"1", px=self._lease_ms)
+            for record in owned:
+                self._restore_into(pipe, record)
+                pipe.set(_lease(record.id), b"1", px=self._lease_ms)
             pipe.execute()
 
-    def _end(self, generation_id: str, *fields: object) -> None:
+    def _recovering(self) -> bool:
+        """Renews this replica's marker; if Redis had lost it, writes back the generations finished here
+        that are still within their time to live, and returns True."""
+        if self._redis.client.set(self._marker, b"1", px=self._lease_ms, get=True) is not None or not self._marked:
+            self._marked = True
+            return False
+        self._lost_at = time.monotonic()
+        horizon = self._clock() - self._ttl
         with self._lock:
-            self._owned.discard(generation_id)
+            while self._ended and next(iter(self._ended.values())).created < horizon:
+                self._ended.popitem(last=False)
+            ended = list(self._ended.values())
+        log.warning("shared state lost its data; writing back the generations held here",
+                    extra={"running": len(self._owned), "finished": len(ended)})
+        pipe = self._redis.client.pipeline(transaction=False)
+        for record in ended:
+            self._restore_into(pipe, record)
+        pipe.execute()
+        return True
+
+    def _restore_into(self, pipe: redis.client.Pipeline, record: records.Generation) -> None:
+        """Queues the write of a record that Redis lost (a no-op when Redis has it)."""
+        ttl = int(record.created + self._ttl - self._clock())
+        if ttl < 1:
+            return
+        fields = _fields(record)
+        self._restore(keys=[_gen(record.id), PREFIX + "gens"],
+                      args=[record.id, ttl, repr(record.created), self._max_entries, *fields], client=pipe)
+
+    def _end(self, generation_id: str, **changes: object) -> None:
+        with self._lock:
+            owned = self._owned.pop(generation_id, None)
+            ended = None if owned is None else dataclasses.replace(owned, **changes)
+            if ended is not None:
+                self._ended[generation_id] = ended
+                while len(self._ended) > self._max_entries:
+                    self._ended.popitem(last=False)
+        ttl = 0 if ended is None else int(ended.created + self._ttl - self._clock())
+        lost = [ttl, repr(ended.created), ended.style] if ended is not None and ttl >= 1 else ["", "", ""]
+        fields = [item for name, value in changes.items() for item in (name, value)]
         with self._redis.calling():
-            self._finish(keys=[_gen(generation_id), _lease(generation_id)], args=list(fields))
+            self._finish(keys=[_gen(generation_id), _lease(generation_id), PREFIX + "gens"],
+                         args=[generation_id, *lost, *fields])
 
 
 class RedisResultCache:
@@ -321,6 +398,17 @@ def redis_state(
         close=close,
         description=f"redis {addr}",
     )
+
+
+def _fields(record: records.Generation) -> list[object]:
+    """A record as the hash fields of imagegen:gen:<id>."""
+    fields: list[object] = ["status", record.status, "progress", record.progress, "style", record.style,
+                            "created", repr(record.created)]
+    if record.image_url:
+        fields += ["image_url", record.image_url]
+    if record.error_message:
+        fields += ["error_message", record.error_message]
+    return fields
 
 
 def _gen(generation_id: str) -> str:
