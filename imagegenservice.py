@@ -77,6 +77,7 @@ class App:
     shop: Shop
     state: SharedState
     tracing: Tracing = dataclasses.field(default_factory=Tracing)
+    pending: Pending | None = None
 
     def start(self) -> None:
         """Starts both servers and reports SERVING (the service: only while its shared state answers)."""
@@ -91,18 +92,20 @@ class App:
         """Stops taking new work, lets running generations finish within the grace period.
 
         The gRPC server keeps answering status calls meanwhile, and for SHUTDOWN_STATUS_SECONDS (taken
-        out of the grace period) after unfinished generations are marked failed (in process; with Redis
-        they are handed back to the shop's queue), so that shoppers polling them read `failed` before
-        the server goes. Returns how many were unfinished.
+        out of the grace period) after the last generation ended, completed, failed or cut off (with Redis,
+        unfinished ones are handed back to the shop's queue), so that shoppers polling them read how it
+        ended before the server goes. Returns how many were unfinished.
         """
         grace = self.settings.shutdown_grace_seconds
         deadline = time.monotonic() + grace
         status_seconds = min(self.settings.shutdown_status_seconds, grace)
         self.health.enter_graceful_shutdown()
         unfinished = self.queue.shutdown(grace - status_seconds)
-        if unfinished and status_seconds > 0:
-            log.info("answering status calls before stopping", extra={"seconds": status_seconds})
-            threading.Event().wait(status_seconds)
+        last_ended = time.monotonic() if unfinished else self.pending and self.pending.last_ended
+        answering = 0.0 if last_ended is None else last_ended + status_seconds - time.monotonic()
+        if answering > 0:
+            log.info("answering status calls before stopping", extra={"seconds": round(answering, 2)})
+            threading.Event().wait(answering)
         self.server.stop(grace=1.0).wait(2.0)
         self.side_port.stop()
         self.shop.close()
@@ -359,7 +362,8 @@ def build(settings: Settings) -> App:
         idle_timeout_seconds=settings.http_idle_timeout_seconds, max_connections=settings.http_max_connections,
     )
     _log_configuration(settings, capacity, adapters, tracing)
-    return App(settings, server, health_servicer, side_port, use_cases.queue, adapters.shop, adapters.state, tracing)
+    return App(settings, server, health_servicer, side_port, use_cases.queue, adapters.shop, adapters.state, tracing,
+               use_cases.pending)
 
 
 def _log_configuration(settings: Settings, capacity: Capacity, adapters: Adapters, tracing: Tracing) -> None:

@@ -54,12 +54,16 @@ MAX_MESSAGE_CHARS = 500  # an error message or logged reason is cut to this
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["ImageGenerationService"].full_name
 
 
+# A cart request is under 1 MiB and in-cluster arrives in ms: a slow sender holds a thread 2 s at most.
+SMALL_REQUEST_READ_SECONDS = 2.0
+
+
 def gate_limits(capacity: Capacity) -> dict[str, Limits]:
     """The gate's limits per RPC: checked before a request's body is read (see capacity.py)."""
     return {
         f"/{SERVICE_NAME}/GenerateCartImage": Limits(
             in_flight=capacity.generate_in_flight, in_flight_wait_seconds=capacity.generate_in_flight_wait_seconds,
-            reads=capacity.reads, max_bytes=capacity.small_request_bytes,
+            reads=capacity.reads, max_bytes=capacity.small_request_bytes, read_seconds=SMALL_REQUEST_READ_SECONDS,
             busy_message="too many image generations are in progress; try again shortly", busy_reason="GENERATE_BUSY"),
         f"/{SERVICE_NAME}/UploadBackground": Limits(
             in_flight=capacity.uploads,

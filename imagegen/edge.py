@@ -15,7 +15,9 @@ Threads are budgeted per class of method (health, status, streaming, admitted): 
 of its own and a bound on its calls waiting for one, counted as gRPC looks the call up (before any
 thread is taken) and refused with RESOURCE_EXHAUSTED beyond it. Silent reflection streams or a flood
 of status calls then exhaust their own class, never the threads health needs. Every request, and a
-stream's first message, must arrive within its class's deadline, counted from the call's start.
+stream's first message, must arrive within its class's deadline, counted from the call's start. A call
+whose request is still arriving after SILENT_READER_SECONDS gives up its slot or read turn (it is cut off)
+when another call of its method finds none free.
 """
 
 from __future__ import annotations
@@ -38,6 +40,9 @@ from imagegen.status_details import abort, rich_status
 log = logging.getLogger(__name__)
 
 READ_TIMEOUT_SECONDS = 10.0  # to wait for a turn to read, and then to read the request; in-cluster it takes ms
+# A request still arriving after this long (in-cluster even 13 MB take a fraction of it) is cut off when
+# another call of its method needs the slot or read turn it holds: silent peers cannot keep shoppers out.
+SILENT_READER_SECONDS = 1.0
 
 HEALTH, STATUS, STREAMING, ADMITTED, REFUSALS = "health", "status", "streaming", "admitted", "refusals"
 
@@ -72,6 +77,7 @@ class Limits:
     busy_reason: str = "BUSY"  # the ErrorInfo reason of a refusal for want of a slot or a turn to read
     reads: int | None = None  # requests being read at once; more wait their turn
     max_bytes: int | None = None  # larger requests are refused without being parsed
+    read_seconds: float | None = None  # the request's deadline from the call's start (None: its class's)
 
 
 class Malformed:
@@ -113,8 +119,10 @@ class Gate(grpc.ServerInterceptor):
                  budgets: Mapping[str, Budget] = BUDGETS) -> None:
         self._refusals = _Refusals(counter)
         self._limits = dict(limits)
-        self._slots = {method: _semaphore(limit.in_flight) for method, limit in limits.items()}
-        self._reads = {method: _semaphore(limit.reads) for method, limit in limits.items()}
+        self._slots = {method: None if limit.in_flight is None else _Turns(limit.in_flight)
+                       for method, limit in limits.items()}
+        self._reads = {method: None if limit.reads is None else _Turns(limit.reads) for method, limit in limits.items()}
+        self._readers = {method: _Readers(method, self._refusals) for method in limits}
         self._budgets = dict(budgets)
         self._waiting = {lane: _Count() for lane in (*self._budgets, ADMITTED)}
         self._threads: RpcThreads | None = None
@@ -148,6 +156,8 @@ class Gate(grpc.ServerInterceptor):
                 return _busy(handler, method, lane, self._refusals, limits.busy_message if limits else Limits.busy_message)
             self._threads.route(lane, waiting.give)  # given back when the call's task ends, however it ends
         read_seconds = budget.read_seconds if budget is not None else READ_TIMEOUT_SECONDS
+        if limits is not None and limits.read_seconds is not None:
+            read_seconds = limits.read_seconds
         if handler.request_streaming:  # server reflection: every message it reads is checked
             return _streaming(handler, method, self._refusals, read_seconds)
         if handler.response_streaming:
@@ -155,7 +165,7 @@ class Gate(grpc.ServerInterceptor):
         behaviour = _parsed(handler.unary_unary, method, limits.max_bytes if limits else None, self._refusals)
         # Every unary method is served as client-streaming, so that its request is read under a deadline.
         admitted = _Admitted(behaviour, method, limits or Limits(), self._slots.get(method), self._reads.get(method),
-                             self._refusals, read_seconds)
+                             self._refusals, read_seconds, self._readers.get(method))
         return grpc.stream_unary_rpc_method_handler(
             admitted, tolerant(handler.request_deserializer, limits.max_bytes if limits else None),
             handler.response_serializer)
@@ -363,10 +373,6 @@ def _streaming(handler: grpc.RpcMethodHandler, method: str, refuse: _Refusals,
         deserialize, handler.response_serializer)
 
 
-def _semaphore(count: int | None) -> threading.BoundedSemaphore | None:
-    return None if count is None else threading.BoundedSemaphore(count)
-
-
 def _parsed(behaviour: Callable, method: str, max_bytes: int | None, refuse: _Refusals) -> Callable:
     """behaviour, refusing a Malformed request with INVALID_ARGUMENT and one short log line."""
 
@@ -389,12 +395,13 @@ class _Admitted:
     read, then the bytes, all within the deadline) and then takes an in-flight slot; without one it takes
     the slot first, so that a flood of bodies beyond the slots is refused unread."""
 
-    def __init__(self, behaviour: Callable, method: str, limits: Limits, slots: threading.BoundedSemaphore | None,
-                 reads: threading.BoundedSemaphore | None, refuse: _Refusals,
-                 read_seconds: float = READ_TIMEOUT_SECONDS) -> None:
+    def __init__(self, behaviour: Callable, method: str, limits: Limits, slots: _Turns | None,
+                 reads: _Turns | None, refuse: _Refusals,
+                 read_seconds: float = READ_TIMEOUT_SECONDS, readers: _Readers | None = None) -> None:
         self._behaviour, self._method, self._limits = behaviour, method, limits
         self._slots, self._reads, self._refuse = slots, reads, refuse
         self._read_seconds = read_seconds
+        self._readers = readers or _Readers(method, refuse)
 
     def __call__(self, requests: Iterator[Any], context: grpc.ServicerContext) -> Any:
         deadline = time.monotonic() + self._read_seconds  # from the call's start: a trickle cannot renew it
@@ -413,15 +420,28 @@ class _Admitted:
                 self._slots.release()
 
     def _slot(self, context: grpc.ServicerContext) -> bool:
-        """Takes an in-flight slot, waiting briefly for one: a burst is let in, a flood still refused."""
+        """A free slot; else, with in_flight_wait_seconds, one freed within that wait (cut to half the call's
+        deadline: a burst is let in, a flood still refused); else, where slots are held while reading, the
+        slot of a holder cut off for having been silent past SILENT_READER_SECONDS (waiting that long at
+        most). Otherwise a flood beyond the slots is refused with its bodies unread, as before."""
+        if self._slots.take():
+            return True
         wait = self._limits.in_flight_wait_seconds
-        remaining = context.time_remaining()
-        if remaining is not None:
-            wait = min(wait, remaining / 2)  # leave the call time to be served
-        return self._slots.acquire(timeout=wait) if wait > 0 else self._slots.acquire(blocking=False)
+        if wait > 0:
+            remaining = context.time_remaining()
+            if remaining is not None:
+                wait = min(wait, remaining / 2)  # leave the call time to be served
+            return self._slots.acquire(time.monotonic() + wait, lambda: None, context.is_active)
+        until = time.monotonic() + 1.5 * SILENT_READER_SECONDS
+        while self._reads is None and self._readers.reading and context.is_active() and time.monotonic() < until:
+            if self._readers.cut_oldest():
+                return self._slots.acquire(time.monotonic() + SILENT_READER_SECONDS, lambda: None, context.is_active)
+            time.sleep(SILENT_READER_SECONDS / 4)
+        return False
 
     def _read(self, requests: Iterator[Any], context: grpc.ServicerContext, deadline: float) -> Any:
-        if self._reads is not None and not self._reads.acquire(timeout=max(0.0, deadline - time.monotonic())):
+        # Waiting for a turn cuts off a reader silent past SILENT_READER_SECONDS, so the turn comes free.
+        if self._reads is not None and not self._reads.acquire(deadline, self._readers.cut_oldest, context.is_active):
             self._refuse(context, self._method, grpc.StatusCode.RESOURCE_EXHAUSTED, self._limits.busy_message,
                          "no turn to read the request", error_reason=self._limits.busy_reason,
                          retry_after_seconds=BUSY_RETRY_SECONDS)
@@ -433,14 +453,16 @@ class _Admitted:
             context.cancel()
 
         disarm = _WATCHDOG.after(max(0.0, deadline - time.monotonic()), cut)
+        arrived = self._readers.arriving(context)
         late = f"the request was not received within {self._read_seconds:g} s"
         try:
             request = next(requests, None)
-        except grpc.RpcError:  # the call was cancelled: by the peer, or by the watchdog
+        except grpc.RpcError:  # the call was cancelled: by the peer, the watchdog or a call that needed its turn
             if cut_off.is_set():
                 self._refuse.note(self._method, grpc.StatusCode.CANCELLED, late)
             raise
         finally:
+            arrived()
             disarm()
             if self._reads is not None:
                 self._reads.release()
@@ -450,6 +472,94 @@ class _Admitted:
             self._refuse(context, self._method, grpc.StatusCode.INVALID_ARGUMENT, "the request carried no message",
                          error_reason="MALFORMED_REQUEST")
         return request
+
+
+class _Turns:
+    """A method's slots or turns to read, the next free one to the newest waiter: calls that have waited
+    longest are the likeliest silent (a flood opened before them), shoppers arriving now send at once."""
+
+    def __init__(self, count: int) -> None:
+        self._free = count
+        self._lock = threading.Lock()
+        self._waiters: list[threading.Event] = []
+
+    def take(self) -> bool:
+        """Takes a free one without waiting; False when none is."""
+        with self._lock:
+            if self._free > 0:
+                self._free -= 1
+                return True
+            return False
+
+    def acquire(self, deadline: float, while_waiting: Callable[[], object],
+                active: Callable[[], bool] = lambda: True) -> bool:
+        """Takes a turn by the deadline (time.monotonic), calling while_waiting every SILENT_READER_SECONDS/4;
+        False at the deadline, or once active() turns False (the caller has gone)."""
+        with self._lock:
+            if self._free > 0:
+                self._free -= 1
+                return True
+            given = threading.Event()
+            self._waiters.append(given)
+        while not given.wait(max(0.0, min(deadline - time.monotonic(), SILENT_READER_SECONDS / 4))):
+            if time.monotonic() >= deadline or not active():
+                with self._lock:
+                    if given in self._waiters:
+                        self._waiters.remove(given)
+                        return False
+                return True  # given just as the deadline came
+            while_waiting()
+        return True
+
+    def release(self) -> None:
+        """Gives the turn to the newest waiter, or back."""
+        with self._lock:
+            if self._waiters:
+                self._waiters.pop().set()
+            else:
+                self._free += 1
+
+
+class _Readers:
+    """The calls of one method whose request is still arriving while they hold a slot or a turn to read."""
+
+    def __init__(self, method: str, refuse: _Refusals, silent_seconds: float = SILENT_READER_SECONDS) -> None:
+        self._method, self._refuse, self._silent = method, refuse, silent_seconds
+        self._lock = threading.Lock()
+        self._calls: dict[int, tuple[float, grpc.ServicerContext]] = {}
+        self._keys = itertools.count()
+
+    @property
+    def reading(self) -> bool:
+        """Whether any call is reading its request now."""
+        with self._lock:
+            return bool(self._calls)
+
+    def arriving(self, context: grpc.ServicerContext) -> Callable[[], None]:
+        """Counts a call as reading its request; returns what to call once it has (or has failed to)."""
+        key = next(self._keys)
+        with self._lock:
+            self._calls[key] = (time.monotonic(), context)
+
+        def done() -> None:
+            with self._lock:
+                self._calls.pop(key, None)
+
+        return done
+
+    def cut_oldest(self) -> bool:
+        """Cuts off the call reading longest, if that is past silent_seconds; True when one was."""
+        with self._lock:
+            if not self._calls:
+                return False
+            key, (since, context) = min(self._calls.items(), key=lambda item: item[1][0])
+            if time.monotonic() - since < self._silent:
+                return False
+            del self._calls[key]
+        self._refuse.note(self._method, grpc.StatusCode.CANCELLED,
+                          f"the request was still arriving after {self._silent:g} s while another call waited")
+        context.cancel()
+        return True
 
 
 class _Refusals:

@@ -231,3 +231,21 @@ def test_replicas_sharing_redis_spend_one_budget_together(make_service, redis_ad
     assert len(fake_gemini.requests) == 2
     assert picture_side(first, final.image_url) == 512
     assert metric_samples(first)[("imagegen_gemini_spend_today_usd", ())] == pytest.approx(2 * USD_PER_IMAGE)
+
+
+def test_refused_requests_do_not_count_against_a_shoppers_limit(make_service):
+    service = make_service({"RATE_LIMIT_PER_USER": "2", "RATE_LIMIT_WINDOW_SECONDS": "600"})
+    invalid = [
+        pb.GenerateCartImageRequest(user_id="victim", cart_items=[pb.CartItem(product_id="6E92ZMYYFZ", quantity=0)]),
+        pb.GenerateCartImageRequest(user_id="victim", cart_items=[pb.CartItem(product_id=" ", quantity=1)]),
+        pb.GenerateCartImageRequest(user_id="victim", style_preference="no-such-style"),
+        pb.GenerateCartImageRequest(user_id="victim", background_image_url="https://elsewhere.example/x.png"),
+    ]
+    for index in range(60):  # someone else's script, carrying the victim's user_id
+        with pytest.raises(grpc.RpcError) as refused:
+            service.stub.GenerateCartImage(invalid[index % len(invalid)], timeout=10)
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT, refused.value.details()
+
+    assert ask(service, "victim", 1).status == "processing"
+    assert ask(service, "victim", 2).status == "processing"
+    assert_limited(service, "victim", 3)  # the limit still counts the requests that were accepted

@@ -68,3 +68,40 @@ def test_sigterm_with_redis_not_answering_exits_without_waiting_on_redis_per_gen
     finally:
         redis_server.process.send_signal(signal.SIGCONT)
     assert "left to their leases" in service.logs()
+
+
+def last_seen_while_answering(service, generation_ids: list[str], interval: float) -> dict[str, str]:
+    """Polls every id once per interval, as a shopper's page does, until the server stops answering;
+    returns the last status seen for each."""
+    last: dict[str, str] = {}
+
+    def gone() -> bool:
+        for generation_id in generation_ids:
+            try:
+                answer = service.stub.GetImageGenerationStatus(
+                    pb.GetStatusRequest(generation_id=generation_id), timeout=2)
+            except grpc.RpcError:
+                return True
+            last[generation_id] = answer.status
+        return False
+
+    wait_for(gone, timeout=60, interval=interval, what="the server to stop answering")
+    return last
+
+
+def test_generations_that_finish_inside_the_grace_period_are_seen_ended_before_the_server_goes(
+        make_service, held_pictures):
+    service = make_service({"PRODUCT_IMAGE_BASE_URL": held_pictures.url, "SHUTDOWN_GRACE_SECONDS": "20",
+                            "SHUTDOWN_STATUS_SECONDS": "2"})
+    generation_ids = [service.stub.GenerateCartImage(pb.GenerateCartImageRequest(
+        cart_items=[pb.CartItem(product_id="6E92ZMYYFZ", quantity=quantity)]), timeout=10).generation_id
+        for quantity in range(1, 21)]  # twenty different carts, each held on its pictures
+    wait_for(lambda: held_pictures.count >= 20, timeout=30, what="twenty generations fetching their pictures")
+    service.process.send_signal(signal.SIGTERM)
+    held_pictures.release.set()  # all twenty finish well inside the grace period
+    last = last_seen_while_answering(service, generation_ids, interval=0.15)
+    assert service.process.wait(30) == 0
+    assert sorted(last) == sorted(generation_ids)
+    unended = {generation_id: status for generation_id, status in last.items()
+               if status not in ("completed", "failed")}
+    assert not unended, f"{len(unended)} of 20 last seen {set(unended.values())}"

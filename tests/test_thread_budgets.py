@@ -70,3 +70,84 @@ def test_silent_generation_requests_hold_no_generation_slot(make_service):
             assert caught.value.code() == grpc.StatusCode.CANCELLED
     finally:
         release.set()
+
+
+def keep_open(calls: int, open_one, stop: threading.Event) -> threading.Thread:
+    """Keeps `calls` silent calls open, opening a new one as soon as one ends, until stop is set."""
+
+    def run() -> None:
+        held = [open_one() for _ in range(calls)]
+        while not stop.is_set():
+            for index, call in enumerate(held):
+                if call.done():
+                    held[index] = open_one()
+            stop.wait(0.05)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def tiny_png() -> str:
+    import base64
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (32, 24), (200, 40, 40)).save(buffer, "PNG")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def test_silent_uploads_reopened_as_soon_as_cut_leave_shoppers_uploading(make_service):
+    service = make_service({"UPLOAD_CONCURRENCY": "2"})
+    stop = threading.Event()
+    raw = service.channel.stream_unary(
+        SERVICE + "UploadBackground", request_serializer=pb.UploadBackgroundRequest.SerializeToString,
+        response_deserializer=pb.UploadBackgroundResponse.FromString)
+    keeper = keep_open(2, lambda: raw.future(silent(stop), timeout=120), stop)  # as many as there are slots
+
+    def slots_held() -> bool:  # an upload that cannot wait a second for a silent holder to be cut finds none
+        try:
+            service.stub.UploadBackground(pb.UploadBackgroundRequest(image_data=tiny_png()), timeout=0.3)
+        except grpc.RpcError as error:
+            return error.code() in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED)
+        return False
+
+    try:
+        from tests.service import wait_for
+
+        wait_for(slots_held, timeout=30, what="the silent uploads to hold both slots")
+        for _ in range(10):  # each a shopper with the kit's 30 s upload deadline
+            answer = service.stub.UploadBackground(pb.UploadBackgroundRequest(image_data=tiny_png()), timeout=30)
+            assert answer.image_url
+        assert "the request was still arriving after 1 s while another call waited" in service.logs()
+    finally:
+        stop.set()
+        keeper.join(10)
+
+
+def test_150_silent_generation_senders_leave_24_shoppers_admitted_within_the_kits_deadline(make_service):
+    service = make_service()
+    stop = threading.Event()
+    raw = service.channel.stream_unary(
+        SERVICE + "GenerateCartImage", request_serializer=pb.GenerateCartImageRequest.SerializeToString,
+        response_deserializer=pb.GenerateCartImageResponse.FromString)
+    flood = [raw.future(silent(stop), timeout=120) for _ in range(150)]
+    try:
+        def shop(quantity: int) -> str:  # the kit's 10 s deadline
+            return service.stub.GenerateCartImage(pb.GenerateCartImageRequest(
+                cart_items=[pb.CartItem(product_id="6E92ZMYYFZ", quantity=quantity)]), timeout=10).generation_id
+
+        from concurrent import futures
+
+        with futures.ThreadPoolExecutor(24) as pool:
+            admitted = list(pool.map(shop, range(1, 25)))
+        assert len(set(admitted)) == 24
+        assert_health_and_status_answer(service, probes=3)
+        for call in flood:  # every one cut off, refused a turn, or refused a thread, never admitted
+            with pytest.raises(grpc.RpcError) as caught:
+                call.result(timeout=60)
+            assert caught.value.code() in (grpc.StatusCode.CANCELLED, grpc.StatusCode.RESOURCE_EXHAUSTED)
+    finally:
+        stop.set()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 from imagegen.errors import PeerUnavailable
@@ -26,11 +27,17 @@ class Pending:
         self._state_lost = False  # a shared-state update failed during shutdown: skip the rest
         self._lock = threading.Lock()
         self._keys: dict[str, str] = {}  # generation id -> request key
+        self._last_ended: float | None = None  # monotonic time the last generation here ended
 
     @property
     def accepting(self) -> bool:
         """False once shutdown has begun."""
         return self._accepting
+
+    @property
+    def last_ended(self) -> float | None:
+        """When (time.monotonic) the last generation here ended, None before any has."""
+        return self._last_ended
 
     def add(self, generation_id: str, cache_key: str) -> None:
         """Counts a generation queued here."""
@@ -43,6 +50,7 @@ class Pending:
         self._metrics.queue_depth.dec()
         with self._lock:
             self._keys.pop(generation_id, None)
+            self._last_ended = time.monotonic()
         self.quietly(self._in_flight.release, cache_key, generation_id)
 
     def owed(self) -> list[tuple[str, str]]:

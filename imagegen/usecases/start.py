@@ -76,11 +76,15 @@ class StartGeneration:
 
         An identical request already being drawn (by any replica) is joined: the caller gets its id.
         """
-        if self._rate_limit is not None:  # first, before any peer is asked (raises RateLimited)
-            self._rate_limit.check(request.user_id)
         style = resolve_style(request.style_preference)
         items = validate_items(request)
         background_name = self._background_name(request.background_image_url)
+        # Counted once the request is valid (a refused one cannot lock its user_id out), and before any
+        # peer is asked (a flood of valid ones cannot reach the cart, catalog or store): raises RateLimited.
+        if self._rate_limit is not None:
+            self._rate_limit.check(request.user_id)
+        if background_name and not self._store.exists(background_name):
+            raise InvalidArgument("background_image_url", "no background is stored at this URL; upload it again")
         if not items:
             items = merge(self._cart.get_cart(request.user_id))
             items = [(product_id, quantity) for product_id, quantity in items if quantity > 0]
@@ -124,6 +128,7 @@ class StartGeneration:
         return record
 
     def _background_name(self, url: str) -> str:
+        """The store's name for a background URL this service issued ("" for none); asks no peer."""
         url = url.strip()
         if not url:
             return ""
@@ -133,8 +138,6 @@ class StartGeneration:
                 "background_image_url",
                 "not a background URL issued by this service; upload the picture with UploadBackground first",
             )
-        if not self._store.exists(name):
-            raise InvalidArgument("background_image_url", "no background is stored at this URL; upload it again")
         return name
 
     def _from_cache(self, cache_key: str, style: Style) -> Generation | None:
