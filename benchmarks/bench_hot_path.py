@@ -131,6 +131,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=2.0, help="measuring window per thread count")
     parser.add_argument("--calls", type=int, default=60, help="GenerateCartImage calls per client")
     parser.add_argument("--service-dir", type=Path, default=ROOT, help="checkout whose imagegenservice.py runs")
+    parser.add_argument("--states", default="in-process,redis", help="which services to measure status against")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="extra service setting")
     parser.add_argument("--bare", type=int, help=argparse.SUPPRESS)  # serve the bare reference on this port
     args = parser.parse_args()
     if args.bare:
@@ -146,17 +148,20 @@ def main() -> None:
         emulator = GcsEmulator(bucket="bench-images")
         base = {"CART_SERVICE_ADDR": stack.cart_addr, "PRODUCT_CATALOG_SERVICE_ADDR": stack.catalog_addr,
                 "PRODUCT_IMAGE_BASE_URL": stack.picture_base_url, "IMAGE_GENERATOR": "collage", "IMAGE_SIZE": "512",
-                "RATE_LIMIT_PER_USER": "0", "LOG_LEVEL": "WARNING"}
+                "RATE_LIMIT_PER_USER": "0", "LOG_LEVEL": "WARNING", **dict(e.split("=", 1) for e in args.env)}
         shared = {**emulator.env(), "PROJECT_ID": "bench", "REDIS_ADDR": redis.addr}
         try:
             with grpc.insecure_channel(f"127.0.0.1:{bare_port}") as channel:
                 wait_for(lambda: _answers(channel), 30, what="bare server")
             results: dict[str, list[float]] = {}
             generate: dict[str, list[float]] = {}
-            for name, env in (("in-process", base), ("redis", {**base, **shared})):
+            states = {"in-process": base, "redis": {**base, **shared}}
+            for name in args.states.split(","):
+                env = states[name]
                 service = ServiceProcess(env, Path(tmp) / name, cwd=args.service_dir)
                 try:
                     service.wait_serving(timeout=60)
+                    print(f"{name} service: pid {service.process.pid}", file=sys.stderr, flush=True)  # for a profiler
                     generation_id = finished_generation(service)
                     results[f"bare ({name} run)"] = status_rates(f"127.0.0.1:{bare_port}", health_call, args.seconds)
                     results[name] = status_rates(f"127.0.0.1:{service.port}", status_call(generation_id), args.seconds)
@@ -174,10 +179,12 @@ def main() -> None:
             bare.wait()
     threads = "/".join(str(t) for t in THREADS)
     print(f"GetImageGenerationStatus calls/s from {threads} client threads ({args.seconds:g} s each)")
-    for name in ("in-process", "redis"):
+    for name in args.states.split(","):
         reference = results[f"bare ({name} run)"]
         print(f"  {name:<12} {'/'.join(f'{r:.0f}' for r in results[name]):<18} "
               f"bare {'/'.join(f'{r:.0f}' for r in reference):<18} ratio {ratios(results[name], reference)}x")
+    if not generate:
+        return
     service, reference = generate["service"], generate["reference"]
     p = [(percentile(service, q), percentile(reference, q)) for q in (0.5, 0.99)]
     print(f"GenerateCartImage answer, {CLIENTS} clients x {args.calls} calls (cart by user, cached image)")
