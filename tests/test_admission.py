@@ -11,6 +11,8 @@ from imagegen.errors import Busy
 from imagegen.observability import Metrics
 from tests.service import wait_for
 
+pytestmark = pytest.mark.fast  # in memory: no servers, no processes
+
 
 class Gate:
     """Work items that wait until released, counting how many run at once."""
