@@ -33,13 +33,14 @@ shop: $(VENV)/.installed
 	$(PY) -m devstack.shop
 
 # pytest workers (pytest-xdist): every test takes free loopback ports and its own tmp_path, so the suite
-# runs on both of a small machine's cores; `make test PYTEST_WORKERS=0` runs it in one process.
+# runs on both of a small machine's cores, a module's tests on one worker (its shared service started once);
+# `make test PYTEST_WORKERS=0` runs it in one process.
 PYTEST_WORKERS ?= 2
 
 ## test: the whole test suite (what CI runs): system packages if missing, the kit's Go tests, then pytest
 test: system-packages $(VENV)/.installed tools
 	$(MAKE) test-go
-	$(PY) -m pytest -q -n $(PYTEST_WORKERS)
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile
 
 ## test-fast: the in-memory tests (marker `fast`: no servers, no processes), for the edit-test loop
 test-fast: $(VENV)/.installed

@@ -148,7 +148,7 @@ def main() -> None:
         emulator = GcsEmulator(bucket="bench-images")
         base = {"CART_SERVICE_ADDR": stack.cart_addr, "PRODUCT_CATALOG_SERVICE_ADDR": stack.catalog_addr,
                 "PRODUCT_IMAGE_BASE_URL": stack.picture_base_url, "IMAGE_GENERATOR": "collage", "IMAGE_SIZE": "512",
-                "RATE_LIMIT_PER_USER": "0", "LOG_LEVEL": "WARNING", **dict(e.split("=", 1) for e in args.env)}
+                "RATE_LIMIT_PER_USER": "0", **dict(e.split("=", 1) for e in args.env)}
         shared = {**emulator.env(), "PROJECT_ID": "bench", "REDIS_ADDR": redis.addr}
         try:
             with grpc.insecure_channel(f"127.0.0.1:{bare_port}") as channel:
