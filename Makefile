@@ -16,7 +16,7 @@ GRPCURL_VERSION := v1.9.4
 TOOL_STAMPS := $(TOOLS)/.helm-$(HELM_VERSION) $(TOOLS)/.kustomize-$(KUSTOMIZE_VERSION) \
 	$(TOOLS)/.promtool-$(PROMTOOL_VERSION) $(TOOLS)/.grpcurl-$(GRPCURL_VERSION)
 
-.PHONY: demo shop test test-go system-packages bench genproto genproto-go clean tools grpcurl
+.PHONY: demo shop test test-fast test-go system-packages bench genproto genproto-go clean tools grpcurl
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -32,10 +32,19 @@ demo: $(VENV)/.installed
 shop: $(VENV)/.installed
 	$(PY) -m devstack.shop
 
+# pytest workers (pytest-xdist): every test takes free loopback ports and its own tmp_path, so the suite
+# runs on both of a small machine's cores, a module's tests on one worker (its shared service started once);
+# `make test PYTEST_WORKERS=0` runs it in one process.
+PYTEST_WORKERS ?= 2
+
 ## test: the whole test suite (what CI runs): system packages if missing, the kit's Go tests, then pytest
 test: system-packages $(VENV)/.installed tools
 	$(MAKE) test-go
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile
+
+## test-fast: the in-memory tests (marker `fast`: no servers, no processes), for the edit-test loop
+test-fast: $(VENV)/.installed
+	$(PY) -m pytest -q -m fast
 
 ## system-packages: chromium, redis-server (and python3-venv for Debian's python3) when missing; before .venv
 system-packages:

@@ -126,6 +126,8 @@ class Gate(grpc.ServerInterceptor):
         self._budgets = dict(budgets)
         self._waiting = {lane: _Count() for lane in (*self._budgets, ADMITTED)}
         self._threads: RpcThreads | None = None
+        # The handler the gate serves each method with, built once: gRPC hands over the same handler per call.
+        self._served: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
 
     def threads(self, admitted_threads: int) -> RpcThreads:
         """The server's thread pool: admitted_threads for the methods with Limits, each budget's own beside."""
@@ -155,6 +157,16 @@ class Gate(grpc.ServerInterceptor):
                 self._threads.route(REFUSALS)
                 return _busy(handler, method, lane, self._refusals, limits.busy_message if limits else Limits.busy_message)
             self._threads.route(lane, waiting.give)  # given back when the call's task ends, however it ends
+        served = self._served.get(method)
+        if served is not None and served[0] is handler:
+            return served[1]
+        gated = self._gated(handler, method, limits, budget)
+        self._served[method] = (handler, gated)
+        return gated
+
+    def _gated(self, handler: grpc.RpcMethodHandler, method: str, limits: Limits | None,
+               budget: Budget | None) -> grpc.RpcMethodHandler:
+        """The handler serving method under its limits and its class's read deadline."""
         read_seconds = budget.read_seconds if budget is not None else READ_TIMEOUT_SECONDS
         if limits is not None and limits.read_seconds is not None:
             read_seconds = limits.read_seconds
@@ -262,7 +274,8 @@ class _Watchdog:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="grpc-read-deadlines", daemon=True)
                 self._thread.start()
-            self._changed.notify()
+            if self._due[0] is entry:  # a later deadline changes nothing the thread waits for: no wake-up per call
+                self._changed.notify()
 
         def disarm() -> None:
             entry[2] = None

@@ -7,6 +7,8 @@ import pytest
 from imagegen.errors import NotFound
 from imagegen.stores.local import LocalImageStore
 
+pytestmark = pytest.mark.fast  # in memory: no servers, no processes
+
 NAME = "generated/abcdefghijklmnopqrstuv.png"
 
 

@@ -4,7 +4,11 @@ import io
 import json
 import logging
 
+import pytest
+
 from imagegen.observability import Metrics, bound, configure_logging
+
+pytestmark = pytest.mark.fast  # in memory: no servers, no processes
 
 
 def test_log_lines_are_json_in_the_shops_shape_with_bound_ids():

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from imagegen import prompt
 from imagegen.domain import CartLine, GenerationInput, Picture, Product
 from imagegen.styles import resolve_style
+
+pytestmark = pytest.mark.fast  # in memory: no servers, no processes
 
 PNG = Picture(b"\x89PNG fake", "image/png")
 

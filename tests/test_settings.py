@@ -7,6 +7,8 @@ import pytest
 from imagegen.capacity import Capacity
 from imagegen.settings import DEFAULT_GEMINI_MODELS, Settings, SettingsError
 
+pytestmark = pytest.mark.fast  # in memory: no servers, no processes
+
 
 def test_defaults_match_the_documented_ones():
     settings = Settings.from_env({})

@@ -1,6 +1,10 @@
 """The status store: lifecycle, monotonic progress, bounds in count and age."""
 
+import pytest
+
 from imagegen import statuses
+
+pytestmark = pytest.mark.fast  # in memory: no servers, no processes
 
 
 class Clock:

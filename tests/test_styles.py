@@ -7,6 +7,8 @@ import pytest
 from imagegen.errors import InvalidArgument
 from imagegen.styles import DEFAULT_STYLE, STYLES, Style, resolve_style
 
+pytestmark = pytest.mark.fast  # in memory: no servers, no processes
+
 REQUIRED = ("modern", "vintage", "minimalist", "playful", "luxury", "rustic", "festive")
 
 

@@ -19,6 +19,8 @@ from imagegen import uploads
 from imagegen.errors import InvalidArgument
 from imagegen.uploads import Background, UploadLimits, decode_background
 
+pytestmark = pytest.mark.fast  # in memory: no servers, no processes
+
 LIMITS = UploadLimits()
 NAME = re.compile(r"^backgrounds/[0-9a-f]{64}\.(jpg|png)$")
 

@@ -12,6 +12,8 @@ from imagegen.errors import StoreError
 from imagegen.stores.local import LocalImageStore
 from imagegen.variants import ImageVariant, make_variants, store_variants, variant_name
 
+pytestmark = pytest.mark.fast  # in memory: no servers, no processes
+
 NAME = "generated/abcdefghijklmnopqrstuv.jpg"
 
 
