@@ -99,34 +99,6 @@ def tiny_png() -> str:
     return base64.b64encode(buffer.getvalue()).decode()
 
 
-def test_silent_uploads_reopened_as_soon_as_cut_leave_shoppers_uploading(make_service):
-    service = make_service({"UPLOAD_CONCURRENCY": "2"})
-    stop = threading.Event()
-    raw = service.channel.stream_unary(
-        SERVICE + "UploadBackground", request_serializer=pb.UploadBackgroundRequest.SerializeToString,
-        response_deserializer=pb.UploadBackgroundResponse.FromString)
-    keeper = keep_open(2, lambda: raw.future(silent(stop), timeout=120), stop)  # as many as there are slots
-
-    def slots_held() -> bool:  # an upload that cannot wait a second for a silent holder to be cut finds none
-        try:
-            service.stub.UploadBackground(pb.UploadBackgroundRequest(image_data=tiny_png()), timeout=0.3)
-        except grpc.RpcError as error:
-            return error.code() in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED)
-        return False
-
-    try:
-        from tests.service import wait_for
-
-        wait_for(slots_held, timeout=30, what="the silent uploads to hold both slots")
-        for _ in range(10):  # each a shopper with the kit's 30 s upload deadline
-            answer = service.stub.UploadBackground(pb.UploadBackgroundRequest(image_data=tiny_png()), timeout=30)
-            assert answer.image_url
-        assert "the request was still arriving after 1 s while another call waited" in service.logs()
-    finally:
-        stop.set()
-        keeper.join(10)
-
-
 def test_150_silent_generation_senders_leave_24_shoppers_admitted_within_the_kits_deadline(make_service):
     service = make_service()
     stop = threading.Event()
