@@ -106,7 +106,10 @@ def test_a_light_shopper_is_not_queued_behind_a_heavy_one(make_service, redis_ad
     fake_gemini.hold()
     (service,) = fleet(make_service, redis_addr, gcs_emulator, fake_gemini, 1, MODEL_CONCURRENCY="1")
     heavy = [generate(service, (WATCH, n), user_id="heavy-shopper").generation_id for n in range(1, 11)]
-    wait_for(lambda: fake_gemini.in_flight == 1, timeout=60, what="the heavy shopper's first drawing")
+    try:
+        wait_for(lambda: fake_gemini.in_flight == 1, timeout=60, what="the heavy shopper's first drawing")
+    except AssertionError as error:  # say what the service was doing
+        raise AssertionError(f"{error}; the service logged:\n{service.logs()[-4000:]}") from None
     light = generate(service, (MUG, 1), user_id="light-shopper").generation_id
     assert status(service, light).queue_position <= 1  # behind one of the heavy's ten, not nine
     assert status(service, heavy[-1]).queue_position >= 8
