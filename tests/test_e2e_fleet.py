@@ -101,10 +101,20 @@ def test_a_429_with_retry_info_pauses_every_replica_until_its_delay(
     assert code == 200 and b'imagegen_gemini_quota_rate_limited{model="gemini-fleet-model"}' in body
 
 
-def test_a_light_shopper_is_not_queued_behind_a_heavy_one(make_service, redis_addr, gcs_emulator, fake_gemini):
+@pytest.fixture
+def own_redis(tmp_path):
+    """A redis-server of this test's own: nothing an earlier test left in the session's server can reach it."""
+    from tests.redis_server import RedisServer
+
+    server = RedisServer(tmp_path / "redis").start()
+    yield server.addr
+    server.stop()
+
+
+def test_a_light_shopper_is_not_queued_behind_a_heavy_one(make_service, own_redis, gcs_emulator, fake_gemini):
     fake_gemini.set_default(slow(0.3))
     fake_gemini.hold()
-    (service,) = fleet(make_service, redis_addr, gcs_emulator, fake_gemini, 1, MODEL_CONCURRENCY="1")
+    (service,) = fleet(make_service, own_redis, gcs_emulator, fake_gemini, 1, MODEL_CONCURRENCY="1")
     heavy = [generate(service, (WATCH, n), user_id="heavy-shopper").generation_id for n in range(1, 11)]
     try:
         wait_for(lambda: fake_gemini.in_flight == 1, timeout=60, what="the heavy shopper's first drawing")
