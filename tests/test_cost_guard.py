@@ -230,7 +230,10 @@ def test_replicas_sharing_redis_spend_one_budget_together(make_service, redis_ad
     assert final.status == "completed"
     assert len(fake_gemini.requests) == 2
     assert picture_side(first, final.image_url) == 512
-    assert metric_samples(first)[("imagegen_gemini_spend_today_usd", ())] == pytest.approx(2 * USD_PER_IMAGE)
+    # With the shop-wide queue either replica may draw the last one: the one that checked the budget last
+    # reports the shop's whole spend.
+    spent = [metric_samples(replica)[("imagegen_gemini_spend_today_usd", ())] for replica in (first, second)]
+    assert max(spent) == pytest.approx(2 * USD_PER_IMAGE)
 
 
 def test_refused_requests_do_not_count_against_a_shoppers_limit(make_service):
