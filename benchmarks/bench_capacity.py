@@ -163,6 +163,11 @@ def main() -> None:
                 measure("after", ROOT, stack, fake, args.model_seconds, Path(tmp))]
     print(f"fake model answering a {args.answer_side}px noise PNG in {args.model_seconds:g} s; status polled every {POLL_SECONDS[0] * 1000:.0f} ms; "
           f"{len(os.sched_getaffinity(0))} cores")
+    print_table(rows)
+
+
+def print_table(rows: list[dict[str, str]]) -> None:
+    """Prints measured rows (one per design, same keys) as a Markdown table, a column per design."""
     print("| measure | " + " | ".join(row["design"] for row in rows) + " |")
     print("|---|" + "---|" * len(rows))
     for key in rows[0]:

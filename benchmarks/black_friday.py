@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import grpc  # noqa: E402
 
-from benchmarks.bench_capacity import checkout, percentile  # noqa: E402
+from benchmarks.bench_capacity import checkout, percentile, print_table  # noqa: E402
 from devstack.catalog import PRODUCTS  # noqa: E402
 from devstack.process import ROOT, ServiceProcess  # noqa: E402
 from devstack.servers import start_devstack  # noqa: E402
@@ -261,11 +261,7 @@ def main() -> None:
           f"{args.model_seconds:g} s a call with a quota of {args.quota}/min (429 + RetryInfo beyond); "
           f"{args.generations} generations from {args.shoppers} shoppers asked within {args.arrival_seconds:g} s; "
           f"one replica SIGKILLed, one rolled; {len(os.sched_getaffinity(0))} cores")
-    print("| measure | " + " | ".join(row["design"] for row in rows) + " |")
-    print("|---|" + "---|" * len(rows))
-    for key in rows[0]:
-        if key != "design":
-            print(f"| {key} | " + " | ".join(row[key] for row in rows) + " |")
+    print_table(rows)
 
 
 if __name__ == "__main__":
