@@ -49,6 +49,7 @@ from imagegen.settings import Settings, SettingsError, StateSettings
 from imagegen.shop import ProductPictures, Shop
 from imagegen.state import SharedState
 from imagegen.state.memory import memory_state
+from imagegen.state.recovery import RememberingQueue
 from imagegen.stores import ImageStore
 from imagegen.stores.local import LocalImageStore
 from imagegen.uploads import UploadLimits
@@ -246,6 +247,7 @@ def build_adapters(
     queue = build_queue(shared_settings, shared)
     state = build_state(shared_settings, lambda up: _shared_state_changed(up, metrics, health_servicer), shared,
                         still_queued=lambda generation_id: queue.position(generation_id) is not None)
+    queue = RememberingQueue(queue, state.queued)  # entries accepted here are put back if Redis restarts empty
     metrics.queued.set_function(lambda: _waiting(queue))
     metrics.shared_state_up.set(1 if state.available() else 0)
     shop = Shop(

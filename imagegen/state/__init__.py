@@ -98,3 +98,5 @@ class SharedState:
     available: Callable[[], bool] = lambda: True
     close: Callable[[], None] = lambda: None
     description: str = "in-process"
+    # Told each queue entry added here, with how to add it again should the shared state restart empty.
+    queued: Callable[[str, Callable[[], object]], None] = lambda generation_id, requeue: None

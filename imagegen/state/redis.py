@@ -10,6 +10,12 @@ Keys (hash tags keep each script's keys in one Redis Cluster slot):
                                  queue no longer holds was interrupted: the next read marks it failed.
   imagegen:{results}:result:<key>  object name drawn for a request key; imagegen:{results}:results bounds them
   imagegen:inflight:<key>        id of the generation drawing a request key right now (one key per script)
+  imagegen:{status}:epoch        a random token, set once by the first replica to find it missing; a replica
+                                 that finds another token (or none) than it saw knows Redis lost its data
+                                 and writes back what it holds (state/recovery.py)
+  imagegen:{status}:recovering   exists for GENERATION_LEASE_SECONDS after a loss was found: an unknown id
+                                 reads `processing` meanwhile, as the replica holding it may not have
+                                 written it back yet
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ import contextlib
 import dataclasses
 import json
 import logging
+import re
+import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -28,6 +36,7 @@ from imagegen import statuses as records
 from imagegen.errors import PeerUnavailable
 from imagegen.redis_connect import connect
 from imagegen.state import INTERRUPTED, SharedState
+from imagegen.state.recovery import Held, Recollection
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +44,12 @@ PREFIX = "imagegen:"
 STATUS = PREFIX + "{status}:"
 RESULTS = PREFIX + "{results}:"
 RESULT_TTL_SECONDS = 7 * 86400  # a result outlives its count bound only if the shop is very quiet
+EPOCH = STATUS + "epoch"
+RECOVERING = STATUS + "recovering"
+REQUEUE_FAILED = ("the service lost this picture's place in the queue while its shared state restarted; "
+                  "please try again")
+_TAKEN_PER_BEAT = 1000  # waiting generations checked per heartbeat, the oldest first
+_ID = re.compile(r"[A-Za-z0-9_-]{22}")  # what records.new_generation_id() makes
 
 
 def _trim(index: str, limit: str, prefix: str) -> str:
@@ -56,13 +71,16 @@ redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[3] - ARGV[4])
 """ + _trim("KEYS[3]", "ARGV[6]", "ARGV[7]")
 
-# Answers {orphaned, fields}: orphaned = processing with no live lease (the caller asks the queue).
+# Answers {orphaned, fields}: orphaned = processing with no live lease (the caller asks the queue); for an
+# unknown id also the epoch and whether a recovery is under way, so a restart is noticed at no extra call.
 _GET = """
+local fields = redis.call('HGETALL', KEYS[1])
+if #fields == 0 then return {0, fields, redis.call('GET', KEYS[3]) or '', redis.call('EXISTS', KEYS[4])} end
 local orphaned = 0
 if redis.call('HGET', KEYS[1], 'status') == 'processing' and redis.call('EXISTS', KEYS[2]) == 0 then
   orphaned = 1
 end
-return {orphaned, redis.call('HGETALL', KEYS[1])}
+return {orphaned, fields}
 """
 
 _SHARE = """
@@ -79,10 +97,10 @@ return 1
 """
 
 _OWN = """
-if redis.call('HGET', KEYS[1], 'status') ~= 'processing' then return 0 end
+if redis.call('HGET', KEYS[1], 'status') ~= 'processing' then return {0} end
 redis.call('HSET', KEYS[1], 'started', ARGV[1])
 redis.call('SET', KEYS[2], '1', 'PX', ARGV[2])
-return 1
+return {1, redis.call('HMGET', KEYS[1], 'style', 'created', 'progress')}
 """
 
 _PROGRESS = """
@@ -92,11 +110,39 @@ if redis.call('HGET', KEYS[1], 'status') == 'processing'
 end
 """
 
-_FINISH = """
-redis.call('DEL', KEYS[2])
-if redis.call('HGET', KEYS[1], 'status') == 'processing' then
-  redis.call('HSET', KEYS[1], unpack(ARGV))
+# Writes a record this replica holds, moving it forward only: an ended record never changes, a processing
+# one gains progress and its start, a missing one (Redis lost it) is written whole when ARGV[2] (its time
+# to live) is given. ARGV: id, ttl, created, max_entries, prefix, lease_ms (0: delete the lease), status,
+# progress, started, then the hash fields.
+_WRITE = """
+local current = redis.call('HMGET', KEYS[1], 'status', 'progress', 'started')
+if ARGV[6] == '0' then redis.call('DEL', KEYS[3]) else redis.call('SET', KEYS[3], '1', 'PX', ARGV[6]) end
+if current[1] and current[1] ~= 'processing' then return 0 end
+if not current[1] then
+  if ARGV[2] == '' then return 0 end
+  redis.call('HSET', KEYS[1], unpack(ARGV, 10))
+  redis.call('EXPIRE', KEYS[1], ARGV[2])
+  redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+""" + _trim("KEYS[2]", "ARGV[4]", "ARGV[5]") + """
+  return 1
 end
+if ARGV[7] ~= 'processing' then
+  redis.call('HSET', KEYS[1], unpack(ARGV, 10))
+  return 1
+end
+if tonumber(current[2] or '0') < tonumber(ARGV[8]) then redis.call('HSET', KEYS[1], 'progress', ARGV[8]) end
+if not current[3] and ARGV[9] ~= '' then redis.call('HSET', KEYS[1], 'started', ARGV[9]) end
+return 1
+"""
+
+# Which of the given generations a worker has taken or that have ended (their replica holds them now).
+_TAKEN = """
+local taken = {}
+for i, key in ipairs(KEYS) do
+  local g = redis.call('HMGET', key, 'status', 'started')
+  if g[1] and (g[1] ~= 'processing' or g[2]) then taken[#taken + 1] = i end
+end
+return taken
 """
 
 _PUT_RESULT = """
@@ -142,7 +188,8 @@ def _reason(error: redis.RedisError) -> str:
 
 
 class RedisStatusStore:
-    """Generation statuses in Redis; generations created here are kept alive by a heartbeat."""
+    """Generation statuses in Redis; generations created here are kept alive by a heartbeat, and what this
+    replica holds is written back if Redis restarts empty."""
 
     def __init__(
         self, connection: _Redis, max_entries: int, ttl_seconds: int, lease_seconds: float,
@@ -158,12 +205,14 @@ class RedisStatusStore:
         self._create = client.register_script(_CREATE)
         self._get = client.register_script(_GET)
         self._progress = client.register_script(_PROGRESS)
-        self._finish = client.register_script(_FINISH)
+        self._write = client.register_script(_WRITE)
+        self._taken = client.register_script(_TAKEN)
         self._share = client.register_script(_SHARE)
         self._withdraw = client.register_script(_WITHDRAW)
         self._own = client.register_script(_OWN)
-        self._lock = threading.Lock()
-        self._owned: set[str] = set()
+        self._held = Recollection(max_entries, ttl_seconds, clock)
+        self._epoch: bytes | None = None  # the epoch seen last; None until Redis first answered
+        self._recovery = threading.Lock()
 
     def create(self, style: str) -> records.Generation:
         record = records.Generation(id=records.new_generation_id(), status=records.PROCESSING, style=style, created=self._clock())
@@ -172,22 +221,36 @@ class RedisStatusStore:
                 keys=[_gen(record.id), _lease(record.id), STATUS + "gens"],
                 args=[record.id, style, repr(record.created), self._ttl, self._lease_ms, self._max_entries, STATUS + "gen:"],
             )
+        self._held.accepted(record)
         return record
+
+    def queued(self, generation_id: str, requeue: Callable[[], object]) -> None:
+        """The queue entry of a generation created here was added: requeue adds it again after a restart."""
+        self._held.queued(generation_id, requeue)
 
     def get(self, generation_id: str) -> records.Generation | None:
         if not generation_id or len(generation_id) > 64:
             return None
-        orphaned, record = self._read(generation_id)
+        orphaned, record, epoch, recovering = self._read(generation_id)
+        if record is None and self._epoch is not None and epoch != self._epoch:
+            self.recover()  # Redis lost its data since this replica last looked: write back first
+            orphaned, record, epoch, recovering = self._read(generation_id)
+        if record is None:
+            # Just after a restart another replica may still have to write it back: not "unknown" yet.
+            return records.Generation(generation_id, records.PROCESSING) if recovering and _ID.fullmatch(generation_id) else None
         # No worker keeps it alive: waiting in the queue (or about to be taken again) is not interrupted.
         if orphaned and not self._still_queued(generation_id):
             self.fail(generation_id, INTERRUPTED)
-            _, record = self._read(generation_id)
+            _, record, _, _ = self._read(generation_id)
         return record
 
-    def _read(self, generation_id: str) -> tuple[bool, records.Generation | None]:
+    def _read(self, generation_id: str) -> tuple[bool, records.Generation | None, bytes, bool]:
         with self._redis.calling():
-            orphaned, flat = self._get(keys=[_gen(generation_id), _lease(generation_id)])
-        return bool(orphaned), _record(generation_id, flat)
+            answer = self._get(keys=[_gen(generation_id), _lease(generation_id), EPOCH, RECOVERING])
+        record = _record(generation_id, answer[1])
+        if record is not None:
+            return bool(answer[0]), record, b"", False
+        return False, None, answer[2], bool(answer[3])
 
     def share(self, generation_id: str) -> records.Generation | None:
         with self._redis.calling():
@@ -196,56 +259,146 @@ class RedisStatusStore:
 
     def withdraw(self, generation_id: str, message: str) -> bool:
         with self._redis.calling():
-            return bool(self._withdraw(keys=[_gen(generation_id), _lease(generation_id)], args=[message]))
+            withdrawn = bool(self._withdraw(keys=[_gen(generation_id), _lease(generation_id)], args=[message]))
+        if withdrawn:
+            self._held.ended(generation_id, status=records.FAILED, error_message=message)
+        return withdrawn
 
     def own(self, generation_id: str) -> bool:
+        started = self._clock()
         with self._redis.calling():
-            owned = bool(self._own(keys=[_gen(generation_id), _lease(generation_id)],
-                                   args=[repr(self._clock()), self._lease_ms]))
-        if owned:
-            with self._lock:
-                self._owned.add(generation_id)
-        return owned
+            answer = self._own(keys=[_gen(generation_id), _lease(generation_id)], args=[repr(started), self._lease_ms])
+        if not answer[0]:
+            return False
+        style, created, progress = (value.decode() if value is not None else "" for value in answer[1])
+        self._held.running(records.Generation(generation_id, records.PROCESSING, int(progress or 0), style=style,
+                                              created=float(created or started), started=started))
+        return True
 
     def disown(self, generation_id: str) -> None:
-        with self._lock:
-            self._owned.discard(generation_id)
+        self._held.forget(generation_id)
 
     def progress(self, generation_id: str, percent: int) -> None:
         percent = max(0, min(99, int(percent)))
+        self._held.progressed(generation_id, percent)
         with self._redis.calling():
             self._progress(keys=[_gen(generation_id)], args=[percent])
 
     def complete(self, generation_id: str, image_url: str, variants: tuple[records.ImageVariant, ...] = ()) -> None:
-        encoded = json.dumps([dataclasses.asdict(variant) for variant in variants])
-        self._end(generation_id, "status", records.COMPLETED, "progress", 100, "image_url", image_url,
-                  "image_variants", encoded)
+        self._end(generation_id, status=records.COMPLETED, progress=100, image_url=image_url, image_variants=variants)
 
     def fail(self, generation_id: str, message: str) -> None:
-        self._end(generation_id, "status", records.FAILED, "error_message", message)
+        self._end(generation_id, status=records.FAILED, error_message=message)
 
     def discard(self, generation_id: str) -> None:
-        with self._lock:
-            self._owned.discard(generation_id)
+        self._held.forget(generation_id)
         with self._redis.calling():
             self._redis.client.delete(_gen(generation_id), _lease(generation_id))
 
     def heartbeat(self) -> None:
-        """Renews the lease of every generation this replica still owns."""
-        with self._lock:
-            owned = list(self._owned)
-        if not owned:
-            return
+        """Renews the leases of the generations this replica runs, forgets the waiting ones a worker took,
+        and writes back what it holds if Redis lost its data."""
+        running = self._held.running_ids()
         with self._redis.calling(), self._redis.client.pipeline(transaction=False) as pipe:
-            for generation_id in owned:
+            for generation_id in running:
                 pipe.set(_lease(generation_id), b"1", px=self._lease_ms)
-            pipe.execute()
+            pipe.get(EPOCH)
+            epoch = pipe.execute()[-1]
+        if epoch is None or epoch != self._epoch:
+            self.recover()
+            return
+        for record in self._held.to_write():
+            with self._redis.calling():
+                self._write_back(record)
+            self._held.written(record.id)
+        waiting = self._held.waiting_ids(_TAKEN_PER_BEAT)
+        if waiting:
+            with self._redis.calling():
+                taken = self._taken(keys=[_gen(generation_id) for generation_id in waiting])
+            self._held.taken([waiting[index - 1] for index in taken])
 
-    def _end(self, generation_id: str, *fields: object) -> None:
-        with self._lock:
-            self._owned.discard(generation_id)
+    def recover(self) -> None:
+        """Adopts the current epoch; if Redis lost the one seen before, writes back every generation held here
+        (running, ended within the time to live, waiting) and queues the waiting ones again shortly."""
+        with self._recovery, self._redis.calling():
+            client = self._redis.client
+            seen = self._epoch
+            if seen is not None and client.get(EPOCH) == seen:
+                return  # another thread here has just written back
+            client.set(EPOCH, secrets.token_hex(8), nx=True)  # a new one each time: never the one lost
+            self._epoch = client.get(EPOCH)
+            if seen is None:
+                return  # first contact: nothing was lost
+            client.set(RECOVERING, b"1", px=self._lease_ms, nx=True)
+            running, ended, waiting = self._held.snapshot()
+            # Running and waiting ones get a lease, so that no reader calls them interrupted meanwhile.
+            writes = [*((record, True) for record in running), *((record, False) for record in ended),
+                      *((held.record, True) for held in waiting)]
+            if writes:
+                self._write_back(writes[0][0], lease=writes[0][1])  # loads the script (a cluster pipeline cannot)
+                with client.pipeline(transaction=False) as pipe:
+                    for record, lease in writes[1:]:
+                        self._write_back(record, lease=lease, client=pipe)
+                    pipe.execute()
+        log.warning("shared state lost its data; wrote back the generations held here",
+                    extra={"running": len(running), "finished": len(ended), "waiting": len(waiting)})
+        if waiting:
+            # After the replicas running some of them have written back their start (each within a third of
+            # the lease), so that none is queued twice.
+            timer = threading.Timer(self._lease_ms / 2000, self._requeue, [waiting])
+            timer.daemon = True
+            timer.start()
+
+    def _requeue(self, waiting: list[Held]) -> None:
+        """Queues again the waiting generations that no worker has taken since the loss."""
+        requeued = 0
+        for held in waiting:
+            try:
+                with self._redis.calling():
+                    status, started = self._redis.client.hmget(_gen(held.record.id), "status", "started")
+                if status != records.PROCESSING.encode() or started is not None:
+                    continue
+                if held.requeue is None:
+                    self.fail(held.record.id, REQUEUE_FAILED)
+                    continue
+                held.requeue()
+                requeued += 1
+            except PeerUnavailable as error:
+                log.warning("a waiting generation could not be queued again", extra={"reason": str(error)})
+            except Exception:  # noqa: BLE001 (one bad entry must not keep the others from their queue)
+                log.exception("a waiting generation could not be queued again")
+                self._quietly_fail(held.record.id)
+        log.info("waiting generations queued again after the shared state lost its data", extra={"count": requeued})
+
+    def _quietly_fail(self, generation_id: str) -> None:
+        try:
+            self.fail(generation_id, REQUEUE_FAILED)
+        except PeerUnavailable:
+            pass
+
+    def _end(self, generation_id: str, **changes: object) -> None:
+        ended = self._held.ended(generation_id, **changes)
         with self._redis.calling():
-            self._finish(keys=[_gen(generation_id), _lease(generation_id)], args=list(fields))
+            if ended is not None:
+                try:
+                    self._write_back(ended)
+                except redis.RedisError:
+                    self._held.unwritten(ended)  # written by the next heartbeat that reaches Redis
+                    raise
+            else:  # not held here: only a record Redis still has is ended, its other fields kept
+                unheld = records.Generation(generation_id, records.PROCESSING, created=self._clock() - self._ttl)
+                self._write_back(dataclasses.replace(unheld, **changes), fields=_changed(changes))
+
+    def _write_back(self, record: records.Generation, *, lease: bool = False, client: object = None,
+                    fields: list[object] | None = None) -> None:
+        """Writes a record forward (see _WRITE); a missing one only while within its time to live."""
+        ttl = int(record.created + self._ttl - self._clock())
+        started = repr(record.started) if record.started else ""
+        self._write(keys=[_gen(record.id), STATUS + "gens", _lease(record.id)],
+                    args=[record.id, ttl if ttl >= 1 else "", repr(record.created), self._max_entries, STATUS + "gen:",
+                          self._lease_ms if lease else 0, record.status, record.progress, started,
+                          *(fields if fields is not None else _fields(record))],
+                    client=client)
 
 
 class RedisResultCache:
@@ -373,6 +526,7 @@ def redis_state(
         available=lambda: watch.up,
         close=close,
         description=f"redis {addr}",
+        queued=statuses.queued,
     )
 
 
@@ -392,6 +546,29 @@ def _record(generation_id: str, flat: list) -> records.Generation | None:
         started=float(fields.get("started", "0")),
         shared=fields.get("shared") == "1",
     )
+
+
+def _fields(record: records.Generation) -> list[object]:
+    """A record as the hash fields of imagegen:{status}:gen:<id>."""
+    fields: list[object] = ["style", record.style, "created", repr(record.created)]
+    if record.started:
+        fields += ["started", repr(record.started)]
+    if record.shared:
+        fields += ["shared", "1"]
+    return [*fields, *_changed({"status": record.status, "progress": record.progress, "image_url": record.image_url,
+                                "image_variants": record.image_variants, "error_message": record.error_message})]
+
+
+def _changed(changes: dict[str, object]) -> list[object]:
+    """What an update sets, as hash fields (empty text left out, variants as JSON)."""
+    fields: list[object] = []
+    for name, value in changes.items():
+        if name == "image_variants":
+            value = json.dumps([dataclasses.asdict(variant) for variant in value])  # type: ignore[attr-defined]
+        elif value == "":
+            continue
+        fields += [name, value]
+    return fields
 
 
 def _gen(generation_id: str) -> str:
