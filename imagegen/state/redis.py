@@ -325,11 +325,12 @@ class RedisStatusStore:
             seen = self._epoch
             if seen is not None and client.get(EPOCH) == seen:
                 return  # another thread here has just written back
+            if seen is not None:  # before the new epoch is seen anywhere, so no reader between calls an id unknown
+                client.set(RECOVERING, b"1", px=self._lease_ms, nx=True)
             client.set(EPOCH, secrets.token_hex(8), nx=True)  # a new one each time: never the one lost
             self._epoch = client.get(EPOCH)
             if seen is None:
                 return  # first contact: nothing was lost
-            client.set(RECOVERING, b"1", px=self._lease_ms, nx=True)
             running, ended, waiting = self._held.snapshot()
             # Running and waiting ones get a lease, so that no reader calls them interrupted meanwhile.
             writes = [*((record, True) for record in running), *((record, False) for record in ended),
