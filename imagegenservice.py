@@ -27,7 +27,7 @@ from imagegen import queue as shared_queue
 from imagegen.api import SERVICE_NAME, ImageGenerationServicer, gate_limits
 from imagegen.capacity import Capacity
 from imagegen.domain import Generator, Pictures
-from imagegen.edge import Gate
+from imagegen.edge import Gate, return_large_bodies_to_the_system
 from imagegen.estimate import Estimator, MemoryRunLog, RedisRunLog
 from imagegen.health import HealthServicer
 from imagegen.http import SidePort
@@ -319,6 +319,7 @@ def build_server(
     health_servicer: health.HealthServicer,
 ) -> grpc.Server:
     """The gRPC server: tracing, then the gate, in front of the servicer, health and reflection."""
+    return_large_bodies_to_the_system()  # uploads read in turn on many threads would stay resident otherwise
     gate = Gate(gate_limits(capacity), counter=lambda method, code: metrics.refused.labels(method=method, code=code).inc())
     server = grpc.server(
         gate.threads(capacity.rpc_threads),  # a pool per class of method (imagegen/edge.py BUDGETS)

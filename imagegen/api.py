@@ -56,6 +56,11 @@ SERVICE_NAME = pb.DESCRIPTOR.services_by_name["ImageGenerationService"].full_nam
 
 # A cart request is under 1 MiB and in-cluster arrives in ms: a slow sender holds a thread 2 s at most.
 SMALL_REQUEST_READ_SECONDS = 2.0
+# An upload waits for its slot in turn (at most this long, and never past its deadline less the read time),
+# then has a fixed time from its slot to send its body: 13 MB take well under a second even on a loaded host.
+UPLOAD_WAIT_SECONDS = 60.0
+UPLOAD_READ_SECONDS = 5.0
+UPLOAD_WAITING_PER_SLOT = 8  # waiting uploads hold a thread and a 64 KiB window each, never a body
 
 
 def gate_limits(capacity: Capacity) -> dict[str, Limits]:
@@ -66,7 +71,8 @@ def gate_limits(capacity: Capacity) -> dict[str, Limits]:
             reads=capacity.reads, max_bytes=capacity.small_request_bytes, read_seconds=SMALL_REQUEST_READ_SECONDS,
             busy_message="too many image generations are in progress; try again shortly", busy_reason="GENERATE_BUSY"),
         f"/{SERVICE_NAME}/UploadBackground": Limits(
-            in_flight=capacity.uploads,
+            in_flight=capacity.uploads, waiting=UPLOAD_WAITING_PER_SLOT * capacity.uploads,
+            in_flight_wait_seconds=UPLOAD_WAIT_SECONDS, read_seconds=UPLOAD_READ_SECONDS,
             busy_message="too many backgrounds are being processed; try again shortly", busy_reason="UPLOAD_BUSY"),
         f"/{SERVICE_NAME}/GetImageGenerationStatus": Limits(
             reads=capacity.reads, max_bytes=capacity.status_request_bytes),

@@ -123,3 +123,36 @@ def test_150_silent_generation_senders_leave_24_shoppers_admitted_within_the_kit
             assert caught.value.code() in (grpc.StatusCode.CANCELLED, grpc.StatusCode.RESOURCE_EXHAUSTED)
     finally:
         stop.set()
+
+
+def test_4_silent_uploads_reopened_as_fast_as_they_are_cut_delay_shoppers_uploads_but_never_refuse_them(make_service):
+    service = make_service()  # two upload slots
+    stop = threading.Event()
+    raw = service.channel.stream_unary(
+        SERVICE + "UploadBackground", request_serializer=pb.UploadBackgroundRequest.SerializeToString,
+        response_deserializer=pb.UploadBackgroundResponse.FromString)
+    attacker = keep_open(4, lambda: raw.future(silent(stop), timeout=120), stop)
+    try:
+        def slots_held() -> bool:  # a deadline that leaves no time to wait in turn: refused at once when held
+            try:
+                service.stub.UploadBackground(pb.UploadBackgroundRequest(image_data="eA=="), timeout=1)
+            except grpc.RpcError as error:
+                return error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            return False
+
+        from tests.service import wait_for
+
+        wait_for(slots_held, timeout=30, what="the silent uploads to hold both slots")
+        from concurrent import futures
+
+        def shop(_: int) -> str:  # the kit's 30 s upload deadline
+            return service.stub.UploadBackground(pb.UploadBackgroundRequest(image_data=tiny_png()), timeout=30).image_url
+
+        with futures.ThreadPoolExecutor(4) as pool:
+            urls = list(pool.map(shop, range(4)))
+        assert all(url.startswith("http") for url in urls)
+        urls.append(shop(4))  # and one more after them, the attackers still at it
+        assert service.logs().count("the request was not received within 5 s") >= 2  # the attackers were cut
+    finally:
+        stop.set()
+        attacker.join(10)
