@@ -44,6 +44,9 @@ READ_TIMEOUT_SECONDS = 10.0  # to wait for a turn to read, and then to read the 
 # A request still arriving after this long (in-cluster even 13 MB take a fraction of it) is cut off when
 # another call of its method needs the slot or read turn it holds: silent peers cannot keep shoppers out.
 SILENT_READER_SECONDS = 1.0
+# A connection one of whose calls was cut off for silence is served after every other connection this long.
+SILENT_PEER_SECONDS = 10.0
+SILENT_PEERS_KEPT = 1024  # connections remembered as silent, the oldest forgotten first
 
 HEALTH, STATUS, STREAMING, ADMITTED, REFUSALS = "health", "status", "streaming", "admitted", "refusals"
 
@@ -123,10 +126,13 @@ class Gate(grpc.ServerInterceptor):
                  budgets: Mapping[str, Budget] = BUDGETS) -> None:
         self._refusals = _Refusals(counter)
         self._limits = dict(limits)
-        self._slots = {method: None if limit.in_flight is None else _Turns(limit.in_flight, limit.waiting)
+        silent = {method: _SilentPeers() for method in limits}
+        self._slots = {method: None if limit.in_flight is None else _Turns(
+            limit.in_flight, limit.waiting, oldest_first=limit.waiting is not None, silent=silent[method])
+            for method, limit in limits.items()}
+        self._reads = {method: None if limit.reads is None else _Turns(limit.reads, silent=silent[method])
                        for method, limit in limits.items()}
-        self._reads = {method: None if limit.reads is None else _Turns(limit.reads) for method, limit in limits.items()}
-        self._readers = {method: _Readers(method, self._refusals) for method in limits}
+        self._readers = {method: _Readers(method, self._refusals, silent=silent[method]) for method in limits}
         self._budgets = dict(budgets)
         self._waiting = {lane: _Count() for lane in (*self._budgets, ADMITTED)}
         self._threads: RpcThreads | None = None
@@ -466,14 +472,16 @@ class _Admitted:
                 wait = min(wait, remaining - self._read_seconds)  # leave the call its time to send the request
             elif remaining is not None:
                 wait = min(wait, remaining / 2)  # leave the call time to be served
-            return wait > 0 and self._slots.acquire(time.monotonic() + wait, lambda: None, context.is_active)
+            return wait > 0 and self._slots.acquire(time.monotonic() + wait, lambda: None, context.is_active,
+                                                    context.peer())
         # No silent slot holder is cut for an upload: on a loaded machine a 13 MB body being read looks
         # silent too, and each cut lets another body in, so a flood's memory would no longer be bounded.
         return False
 
     def _read(self, requests: Iterator[Any], context: grpc.ServicerContext, deadline: float) -> Any:
         # Waiting for a turn cuts off a reader silent past SILENT_READER_SECONDS, so the turn comes free.
-        if self._reads is not None and not self._reads.acquire(deadline, self._readers.cut_oldest, context.is_active):
+        if self._reads is not None and not self._reads.acquire(deadline, self._readers.cut_oldest, context.is_active,
+                                                               context.peer()):
             self._refuse(context, self._method, grpc.StatusCode.RESOURCE_EXHAUSTED, self._limits.busy_message,
                          "no turn to read the request", error_reason=self._limits.busy_reason,
                          retry_after_seconds=BUSY_RETRY_SECONDS)
@@ -482,6 +490,7 @@ class _Admitted:
 
         def cut() -> None:
             cut_off.set()
+            self._readers.silent.add(context.peer())
             context.cancel()
 
         disarm = _WATCHDOG.after(max(0.0, deadline - time.monotonic()), cut)
@@ -507,17 +516,26 @@ class _Admitted:
 
 
 class _Turns:
-    """A method's slots or turns to read. Without a waiting room the next free one goes to the newest waiter:
-    calls that have waited longest are the likeliest silent (a flood opened before them), shoppers arriving
-    now send at once. With one (waiting: how many may wait) it goes to the oldest, and a call finding the room
-    full is refused at once: then a few silent holders, each with a fixed time to send, only delay a shopper
-    (by about their number x that time / the slots), and re-opening them buys no place ahead of it."""
+    """A method's slots or turns to read, shared out fairly between client connections (peers).
 
-    def __init__(self, count: int, waiting: int | None = None) -> None:
+    The next free one goes to the connection served longest ago, after every connection one of whose calls
+    was cut off for silence lately: silent calls re-opened from one connection as fast as they are cut then
+    wait behind the shop's frontend rather than take turns before it. Within a
+    connection it goes to the newest waiter, or with oldest_first to the oldest. Newest first, calls that
+    waited longest (a flood opened before the shoppers) are served last; oldest first, with each holder
+    given a fixed time to send, silent callers only delay a shopper, by about their number x that time / the
+    slots. With a waiting room (waiting: how many may wait) a call finding it full is refused at once.
+    """
+
+    def __init__(self, count: int, waiting: int | None = None, oldest_first: bool = False,
+                 silent: _SilentPeers | None = None) -> None:
         self._free = count
         self._room = waiting
+        self._oldest_first = oldest_first
+        self._silent = silent or _SilentPeers()
         self._lock = threading.Lock()
-        self._waiters: list[threading.Event] = []
+        self._waiters: dict[str, list[threading.Event]] = {}  # per peer, in the order peers are to be served
+        self._count = 0
 
     def take(self) -> bool:
         """Takes a free one without waiting; False when none is."""
@@ -528,41 +546,75 @@ class _Turns:
             return False
 
     def acquire(self, deadline: float, while_waiting: Callable[[], object],
-                active: Callable[[], bool] = lambda: True) -> bool:
+                active: Callable[[], bool] = lambda: True, peer: str = "") -> bool:
         """Takes a turn by the deadline (time.monotonic), calling while_waiting every SILENT_READER_SECONDS/4;
-        False at the deadline, or once active() turns False (the caller has gone)."""
+        False at the deadline, once active() turns False (the caller has gone), or when the room is full."""
         with self._lock:
             if self._free > 0:
                 self._free -= 1
                 return True
-            if self._room is not None and len(self._waiters) >= self._room:
+            if self._room is not None and self._count >= self._room:
                 return False
             given = threading.Event()
-            self._waiters.append(given)
+            self._waiters.setdefault(peer, []).append(given)
+            self._count += 1
         while not given.wait(max(0.0, min(deadline - time.monotonic(), SILENT_READER_SECONDS / 4))):
             if time.monotonic() >= deadline or not active():
                 with self._lock:
-                    if given in self._waiters:
-                        self._waiters.remove(given)
+                    waiting = self._waiters.get(peer, [])
+                    if given in waiting:
+                        waiting.remove(given)
+                        self._count -= 1
+                        if not waiting:
+                            del self._waiters[peer]
                         return False
                 return True  # given just as the deadline came
             while_waiting()
         return True
 
     def release(self) -> None:
-        """Gives the turn to the newest waiter (the oldest with a waiting room), or back."""
+        """Gives the turn to a waiter of the connection served longest ago, or back."""
         with self._lock:
-            if self._waiters:
-                self._waiters.pop(0 if self._room is not None else -1).set()
-            else:
+            if not self._waiters:
                 self._free += 1
+                return
+            peer = next((peer for peer in self._waiters if not self._silent.recent(peer)), next(iter(self._waiters)))
+            waiting = self._waiters.pop(peer)
+            waiting.pop(0 if self._oldest_first else -1).set()
+            self._count -= 1
+            if waiting:  # served: to the back of the line of connections
+                self._waiters[peer] = waiting
+
+
+class _SilentPeers:
+    """Connections one of whose calls was cut off for silence, and when; bounded in count."""
+
+    def __init__(self, seconds: float = SILENT_PEER_SECONDS, kept: int = SILENT_PEERS_KEPT) -> None:
+        self._seconds, self._kept = seconds, kept
+        self._lock = threading.Lock()
+        self._cut: dict[str, float] = {}  # oldest first
+
+    def add(self, peer: str) -> None:
+        with self._lock:
+            self._cut.pop(peer, None)
+            self._cut[peer] = time.monotonic()
+            while len(self._cut) > self._kept:
+                del self._cut[next(iter(self._cut))]
+
+    def recent(self, peer: str) -> bool:
+        """Whether a call of peer was cut off within the last SILENT_PEER_SECONDS."""
+        with self._lock:
+            since = self._cut.get(peer)
+            return since is not None and time.monotonic() - since < self._seconds
 
 
 class _Readers:
     """The calls of one method whose request is still arriving while they hold a slot or a turn to read."""
 
-    def __init__(self, method: str, refuse: _Refusals, silent_seconds: float = SILENT_READER_SECONDS) -> None:
+    def __init__(self, method: str, refuse: _Refusals, silent_seconds: float = SILENT_READER_SECONDS,
+                 silent: _SilentPeers | None = None) -> None:
         self._method, self._refuse, self._silent = method, refuse, silent_seconds
+        self.silent = silent or _SilentPeers()  # where a cut-off call's connection is noted
         self._lock = threading.Lock()
         self._calls: dict[int, tuple[float, grpc.ServicerContext]] = {}
         self._keys = itertools.count()
@@ -596,6 +648,7 @@ class _Readers:
             del self._calls[key]
         self._refuse.note(self._method, grpc.StatusCode.CANCELLED,
                           f"the request was still arriving after {self._silent:g} s while another call waited")
+        self.silent.add(context.peer())
         context.cancel()
         return True
 

@@ -5,12 +5,14 @@ status are probed with gRPC's 1 s deadline while the flood is on."""
 from __future__ import annotations
 
 import threading
+from concurrent import futures
 
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2
 
 from genproto import imagegeneration_pb2 as pb
+from tests.service import wait_for
 
 SERVICE = "/hipstershop.ImageGenerationService/"
 REFLECTION = "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"
@@ -111,8 +113,6 @@ def test_150_silent_generation_senders_leave_24_shoppers_admitted_within_the_kit
             return service.stub.GenerateCartImage(pb.GenerateCartImageRequest(
                 cart_items=[pb.CartItem(product_id="6E92ZMYYFZ", quantity=quantity)]), timeout=10).generation_id
 
-        from concurrent import futures
-
         with futures.ThreadPoolExecutor(24) as pool:
             admitted = list(pool.map(shop, range(1, 25)))
         assert len(set(admitted)) == 24
@@ -140,10 +140,7 @@ def test_4_silent_uploads_reopened_as_fast_as_they_are_cut_delay_shoppers_upload
                 return error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
             return False
 
-        from tests.service import wait_for
-
         wait_for(slots_held, timeout=30, what="the silent uploads to hold both slots")
-        from concurrent import futures
 
         def shop(_: int) -> str:  # the kit's 30 s upload deadline
             return service.stub.UploadBackground(pb.UploadBackgroundRequest(image_data=tiny_png()), timeout=30).image_url
@@ -156,3 +153,35 @@ def test_4_silent_uploads_reopened_as_fast_as_they_are_cut_delay_shoppers_upload
     finally:
         stop.set()
         attacker.join(10)
+
+
+def own_connection(service) -> grpc.Channel:
+    """A channel on a TCP connection of its own (gRPC shares one per target in a process by default), as an
+    attacker's pod has: the shop's frontend keeps its own."""
+    return grpc.insecure_channel(f"127.0.0.1:{service.port}", options=[("grpc.use_local_subchannel_pool", 1)])
+
+
+def test_32_silent_generation_calls_reopened_as_fast_as_they_are_cut_leave_shoppers_admitted(make_service):
+    attackers = 32  # on a connection of their own, as from another pod
+    service = make_service()
+    stop = threading.Event()
+    channel = own_connection(service)
+    raw = channel.stream_unary(
+        SERVICE + "GenerateCartImage", request_serializer=pb.GenerateCartImageRequest.SerializeToString,
+        response_deserializer=pb.GenerateCartImageResponse.FromString)
+    attacker = keep_open(attackers, lambda: raw.future(silent(stop), timeout=120), stop)
+    try:
+        wait_for(lambda: service.logs().count("while another call waited") + service.logs().count(
+            "the request was not received within") >= attackers, timeout=30, what="the attackers cut and back")
+
+        def shop(quantity: int) -> str:  # the kit's 10 s deadline
+            return service.stub.GenerateCartImage(pb.GenerateCartImageRequest(
+                cart_items=[pb.CartItem(product_id="6E92ZMYYFZ", quantity=quantity)]), timeout=10).generation_id
+
+        with futures.ThreadPoolExecutor(8) as pool:
+            admitted = list(pool.map(shop, range(1, 17)))
+        assert len(set(admitted)) == 16
+    finally:
+        stop.set()
+        attacker.join(10)
+        channel.close()
