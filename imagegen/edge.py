@@ -17,7 +17,11 @@ thread is taken) and refused with RESOURCE_EXHAUSTED beyond it. Silent reflectio
 of status calls then exhaust their own class, never the threads health needs. Every request, and a
 stream's first message, must arrive within its class's deadline, counted from the call's start. A call
 whose request is still arriving after SILENT_READER_SECONDS gives up its slot or read turn (it is cut off)
-when another call of its method finds none free.
+when another call of its method finds none free. An upload cannot be told from a silent one while its body
+arrives, so it is never cut early: it waits for a slot in turn, oldest first, and then has a fixed time to
+send its body. Slots and turns are shared out between client connections, a connection whose calls were
+cut off for silence served after the others, so that silent calls re-opened as fast as they are cut only
+delay the shop's frontend.
 """
 
 from __future__ import annotations
@@ -520,11 +524,11 @@ class _Turns:
 
     The next free one goes to the connection served longest ago, after every connection one of whose calls
     was cut off for silence lately: silent calls re-opened from one connection as fast as they are cut then
-    wait behind the shop's frontend rather than take turns before it. Within a
-    connection it goes to the newest waiter, or with oldest_first to the oldest. Newest first, calls that
-    waited longest (a flood opened before the shoppers) are served last; oldest first, with each holder
-    given a fixed time to send, silent callers only delay a shopper, by about their number x that time / the
-    slots. With a waiting room (waiting: how many may wait) a call finding it full is refused at once.
+    wait behind the shop's frontend rather than take turns before it. Within a connection it goes to the
+    newest waiter, or with oldest_first to the oldest. Newest first, calls that waited longest (a flood
+    opened before the shoppers) are served last; oldest first, with each holder given a fixed time to send,
+    silent callers only delay a shopper, by about their number x that time / the slots. With a waiting room
+    (waiting: how many may wait) a call finding it full is refused at once.
     """
 
     def __init__(self, count: int, waiting: int | None = None, oldest_first: bool = False,
