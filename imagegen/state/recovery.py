@@ -59,6 +59,7 @@ class Recollection:
             self._running[record.id] = record
 
     def progressed(self, generation_id: str, percent: int) -> None:
+        """A generation running here reached percent."""
         with self._lock:
             record = self._running.get(generation_id)
             if record is not None and percent > record.progress:
@@ -93,6 +94,7 @@ class Recollection:
             return [self._ended[generation_id] for generation_id in self._unwritten]
 
     def written(self, generation_id: str) -> None:
+        """The end of a generation has now been written."""
         with self._lock:
             self._unwritten.discard(generation_id)
 
@@ -109,6 +111,7 @@ class Recollection:
                 self._waiting.pop(generation_id, None)
 
     def running_ids(self) -> list[str]:
+        """The generations a worker here runs."""
         with self._lock:
             return list(self._running)
 
@@ -135,6 +138,7 @@ class RememberingQueue:
         self._queued = queued
 
     def enqueue(self, job: shared_queue.Job) -> bool:
+        """Adds the job and tells the store how to add it again."""
         added = self._queue.enqueue(job)
         self._queued(job.generation_id, lambda: self._queue.enqueue(job))
         return added
