@@ -41,7 +41,6 @@ _GLASS_LIGHT = 0.84  # paper seen through glass keeps more of its light than thi
 _GUIDE_EPS = 1e-4  # the guided filter's smoothing: small, so the outline follows the photo's own edge
 _GUIDE_GAIN = 8.0  # the filtered ramp sharpened back to an edge a pixel or two wide
 _GLASS_FLOOR = 0.12
-_HOLE_HUE = 0.008  # paper seen through a hole keeps its hue within this; tinted glass shifts it more
 _SHEEN_TEXTURE = 0.8  # a gap this textured inside its rim may be a reflection (a hole through a mug: 0.5)
 _SHEEN_UNEVEN = 4.0  # ... when its light varies more than this many times the paper's noise (paper: about 1)  # the least opacity of a see-through part, so glass still reads as glass
 
@@ -256,7 +255,7 @@ def _segment(small: np.ndarray, paper: np.ndarray, noise: float) -> tuple[np.nda
     if share < 0.004 or share > 0.92:
         return None
     lines, apart = _fine_lines(detail, solid)
-    product, pockets = _with_glass(solid, lines, apart, difference, ratio, noise)
+    product, pockets = _with_glass(solid, lines, apart, difference, light, noise)
     # Fill the notches GrabCut leaves where a sheen runs along the product's edge.
     notches = cv2.morphologyEx(product.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8)) > 0
     product = (product | notches) & ~holes
@@ -397,7 +396,7 @@ def _fine_lines(detail: np.ndarray, solid: np.ndarray) -> tuple[np.ndarray, bool
 
 
 def _with_glass(
-    solid: np.ndarray, lines: np.ndarray, apart: bool, difference: np.ndarray, ratio: np.ndarray, noise: float
+    solid: np.ndarray, lines: np.ndarray, apart: bool, difference: np.ndarray, light: np.ndarray, noise: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """Returns the product with its glass pockets added, and those pockets.
 
@@ -405,7 +404,6 @@ def _with_glass(
     it differs from the paper and holds reflections; a plain hole (a mug's handle) is ringed by the
     solid product and shows the paper, or a smooth shadow on it, so it stays a hole.
     """
-    light = ratio.mean(axis=2)
     structure = cv2.morphologyEx(solid | lines, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
     contours, _ = cv2.findContours(structure, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     filled = np.zeros_like(solid)
@@ -418,7 +416,6 @@ def _with_glass(
     glass = np.zeros(solid.shape, bool)
     inner = np.zeros(solid.shape, bool)
     wide_lines = _near(lines, 1)
-    hue_shift = np.abs(ratio - light[..., None]).max(axis=2)
     for index in range(1, count):
         pocket = labels == index
         ring = _near(pocket, 2) & ~pocket
@@ -431,10 +428,6 @@ def _with_glass(
         # Outlined: a good part of the pocket's rim is not the solid product but fine lines (glass walls),
         # or the hull drawn to a ring of glass apart from the product; a gap bridged by closing is not.
         outlined = bright and float(np.mean(walls[ring])) > 0.3 and (apart or float(np.mean(wide_lines[walls])) > 0.6)
-        # Paper shown unchanged, its own hue with no reflection or refraction inside, is a gap between bars.
-        core = cv2.erode(pocket.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
-        plain = core.any() and float(np.mean(hue_shift[pocket])) < _HOLE_HUE and not wide_lines[core].any()
-        outlined = outlined and not plain
         # Reflections lie inside the glass; the lines along a hole's own rim are the product's edge.
         middle = cv2.erode(pocket.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
         reflective = (
@@ -492,61 +485,10 @@ def _matte(
     refined = _guided(difference / 255.0, alpha, reach, _GUIDE_EPS)
     alpha = np.where(band, np.clip((refined - 0.5) * _GUIDE_GAIN + 0.5, 0.0, 1.0), alpha).astype(np.float32)
     see_through = _see_through(rgb, paper) * 1.6
-    glassy = np.zeros((h, w), bool)
     for part, floor in ((seen, 0.0), (glass, _GLASS_FLOOR)):
         clear = (cv2.resize(part.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0) & (inside > 0.5)
         alpha[clear] = np.clip(see_through[clear], floor, 1.0)
-        glassy |= clear
-    alpha[_backdrop_inside(ratio, shade, inside, glassy, step)] = 0.0
     return cv2.GaussianBlur(alpha, (3, 3), 0.6)
-
-
-def _backdrop_inside(
-    ratio: np.ndarray, shade: np.ndarray, inside: np.ndarray, glassy: np.ndarray, step: float
-) -> np.ndarray:
-    """Returns the paper and shadow the small mask took in, found at full size where the small copy blurs them.
-
-    A gap a pixel or two wide on the small copy (between a pair of sunglasses' bridge bars, a shadow along a
-    lens's rim) is many pixels wide here. Smooth, even shade that reaches in from the backdrop is the photo's
-    shadow, taken off as far as the small mask can be wrong (a few working pixels); an enclosed smooth part
-    of exactly the paper's hue and most of its light is a hole (glass tints what it shows, so it is kept).
-    Polished metal mirroring the paper carries the metal's texture, and a lens's own shade is walled off by
-    its rim.
-    """
-    light = ratio.mean(axis=2)
-    hue_shift = np.abs(ratio - light[..., None]).max(axis=2)
-    detail = cv2.GaussianBlur(np.abs(light - cv2.GaussianBlur(light, (0, 0), 1.0)), (0, 0), 1.0)
-    outside = inside < 0.02
-    found = np.zeros(light.shape, bool)
-    if not outside.any():
-        return found
-    smooth = detail < 2.0 * float(np.percentile(detail[outside], 95))  # as even as the paper itself
-    untinted = ~(glassy & (hue_shift > _HOLE_HUE))  # through glass, only what keeps the paper's own hue
-    parts = shade & smooth & untinted
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(parts.astype(np.uint8), connectivity=4)
-    reaching = np.zeros(count, bool)
-    reaching[np.unique(labels[outside & parts])] = True
-    reaching[0] = False
-    for index in np.flatnonzero(~reaching[1:]) + 1:
-        if stats[index, cv2.CC_STAT_AREA] < 4.0 * step * step:
-            continue
-        x, y, bw, bh = stats[index, :4]
-        part = labels[y:y + bh, x:x + bw] == index
-        if float(np.mean(light[y:y + bh, x:x + bw][part])) > 0.65 and float(
-                np.mean(hue_shift[y:y + bh, x:x + bw][part])) < _HOLE_HUE:
-            found[y:y + bh, x:x + bw] |= part
-    # Next to the product's edge the paper looks less smooth: grow out over the pale shade it joins, then
-    # a little over any shade, up to the product's edge.
-    pale = (shade & (light > 0.65) & (inside >= 0.02) & untinted).astype(np.uint8)
-    count, labels = cv2.connectedComponents(pale, connectivity=4)
-    joined = np.zeros(count, bool)
-    joined[np.unique(labels[found & (pale > 0)])] = True
-    joined[0] = False
-    found |= joined[labels]
-    square = np.ones((3, 3), np.uint8)
-    for _ in range(max(2, round(step * 1.5))):
-        found |= (cv2.dilate(found.astype(np.uint8), square) > 0) & shade & untinted
-    return found & (inside >= 0.02)
 
 
 def _guided(guide: np.ndarray, source: np.ndarray, radius: int, eps: float) -> np.ndarray:
