@@ -41,6 +41,9 @@ _GLASS_LIGHT = 0.84  # paper seen through glass keeps more of its light than thi
 _GUIDE_EPS = 1e-4  # the guided filter's smoothing: small, so the outline follows the photo's own edge
 _GUIDE_GAIN = 8.0  # the filtered ramp sharpened back to an edge a pixel or two wide
 _GLASS_FLOOR = 0.12
+_HOLE_HUE = 0.008  # paper seen through a hole keeps its hue within this (on average)
+_HOLE_LIGHT = 0.65  # ... and more than this share of its light
+_GLASS_BODY = 0.03  # a see-through part is at least this thick (a radius, as a share of the side)
 _SHEEN_TEXTURE = 0.8  # a gap this textured inside its rim may be a reflection (a hole through a mug: 0.5)
 _SHEEN_UNEVEN = 4.0  # ... when its light varies more than this many times the paper's noise (paper: about 1)  # the least opacity of a see-through part, so glass still reads as glass
 
@@ -436,7 +439,9 @@ def _with_glass(
             and float(np.mean(difference[pocket])) > 2.5 * noise + 2.0
             and 0.04 < float(np.mean(wide_lines[middle])) < 0.7
         )
-        if outlined or reflective:
+        # Glass is a body its walls enclose; a sliver of paper between thin bars or along a lens's rim is a gap.
+        body = float(cv2.distanceTransform(pocket.astype(np.uint8), cv2.DIST_L2, 3).max()) >= _GLASS_BODY * max(solid.shape)
+        if (outlined or reflective) and body:
             glass |= pocket
         elif float(np.mean(light[pocket])) < 0.75 and float(np.mean(wide_lines[pocket])) > 0.3:
             inner |= pocket  # a dark, detailed opening (a candle holder's cup) is the product itself
@@ -485,10 +490,55 @@ def _matte(
     refined = _guided(difference / 255.0, alpha, reach, _GUIDE_EPS)
     alpha = np.where(band, np.clip((refined - 0.5) * _GUIDE_GAIN + 0.5, 0.0, 1.0), alpha).astype(np.float32)
     see_through = _see_through(rgb, paper) * 1.6
+    glassy = np.zeros((h, w), bool)
     for part, floor in ((seen, 0.0), (glass, _GLASS_FLOOR)):
         clear = (cv2.resize(part.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0) & (inside > 0.5)
         alpha[clear] = np.clip(see_through[clear], floor, 1.0)
+        glassy |= clear
+    alpha[_fine_holes(ratio, shade & ~glassy, inside, step)] = 0.0
     return cv2.GaussianBlur(alpha, (3, 3), 0.6)
+
+
+def _fine_holes(ratio: np.ndarray, shade: np.ndarray, inside: np.ndarray, step: float) -> np.ndarray:
+    """Returns the holes the small mask closed, found at full size: smooth paper the product rings round.
+
+    A gap a pixel or two wide on the small copy (the paper between a pair of sunglasses' bridge bars) is
+    many pixels wide here. A hole shows the paper, shaded but smooth and of exactly its hue, as even as
+    the backdrop outside; polished metal mirroring the paper carries the metal's texture, and a smoky
+    lens is darker than most of the paper's light. Glass is left to its own see-through rule.
+    """
+    light = ratio.mean(axis=2)
+    hue_shift = np.abs(ratio - light[..., None]).max(axis=2)
+    detail = cv2.GaussianBlur(np.abs(light - cv2.GaussianBlur(light, (0, 0), 1.0)), (0, 0), 1.0)
+    outside, within = inside < 0.02, inside >= 0.02
+    found = np.zeros(light.shape, bool)
+    if not outside.any():
+        return found
+    smooth = detail < 2.0 * float(np.percentile(detail[outside], 95))
+    parts = shade & smooth
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(parts.astype(np.uint8), connectivity=4)
+    open_ = np.zeros(count, bool)
+    open_[np.unique(labels[outside & parts])] = True  # reaching the backdrop: no hole
+    for index in range(1, count):
+        if open_[index] or stats[index, cv2.CC_STAT_AREA] < 4.0 * step * step:
+            continue  # open to the backdrop, or smaller than a few working pixels: the small mask saw it
+        x, y, bw, bh = stats[index, :4]
+        part = labels[y:y + bh, x:x + bw] == index
+        if (float(np.mean(light[y:y + bh, x:x + bw][part])) > _HOLE_LIGHT
+                and float(np.mean(hue_shift[y:y + bh, x:x + bw][part])) < _HOLE_HUE):
+            found[y:y + bh, x:x + bw] |= part
+    # Next to the product's edge the paper looks less smooth: take the pale shade the hole joins, then a
+    # few pixels of any shade, up to the product's own edge.
+    pale = (shade & (light > _HOLE_LIGHT) & within).astype(np.uint8)
+    count, labels = cv2.connectedComponents(pale, connectivity=4)
+    joined = np.zeros(count, bool)
+    joined[np.unique(labels[found & (pale > 0)])] = True
+    joined[0] = False
+    found |= joined[labels]
+    square = np.ones((3, 3), np.uint8)
+    for _ in range(max(2, round(step * 1.5))):
+        found |= (cv2.dilate(found.astype(np.uint8), square) > 0) & shade
+    return found & within
 
 
 def _guided(guide: np.ndarray, source: np.ndarray, radius: int, eps: float) -> np.ndarray:
