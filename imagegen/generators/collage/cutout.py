@@ -43,6 +43,7 @@ _GUIDE_GAIN = 8.0  # the filtered ramp sharpened back to an edge a pixel or two 
 _GLASS_FLOOR = 0.12
 _HOLE_HUE = 0.008  # paper seen through a hole keeps its hue within this (on average)
 _HOLE_LIGHT = 0.65  # ... and more than this share of its light
+_PAPER_LIT = 0.9  # smooth paper in the outline keeping this share of the backdrop's light is paper, not product
 _GLASS_BODY = 0.03  # a see-through part is at least this thick (a radius, as a share of the side)
 _SHEEN_TEXTURE = 0.8  # a gap this textured inside its rim may be a reflection (a hole through a mug: 0.5)
 _SHEEN_UNEVEN = 4.0  # ... when its light varies more than this many times the paper's noise (paper: about 1)  # the least opacity of a see-through part, so glass still reads as glass
@@ -538,7 +539,17 @@ def _fine_holes(ratio: np.ndarray, shade: np.ndarray, inside: np.ndarray, step: 
     square = np.ones((3, 3), np.uint8)
     for _ in range(max(2, round(step * 1.5))):
         found |= (cv2.dilate(found.astype(np.uint8), square) > 0) & shade
-    return found & within
+    # Paper lit nearly as the backdrop, reaching in from it along the outline (beside a lens's rim), is no
+    # product either, as far in as the small mask can be wrong; a thin arm's own pixels are darker.
+    lit = smooth & shade & (light > _PAPER_LIT)
+    count, labels = cv2.connectedComponents(lit.astype(np.uint8), connectivity=4)
+    reaching = np.zeros(count, bool)
+    reaching[np.unique(labels[outside & lit])] = True
+    reaching[0] = False
+    taken = reaching[labels] & _near(outside, max(2, round(step * 3))) & within
+    for _ in range(max(2, round(step * 1.5))):
+        taken |= (cv2.dilate(taken.astype(np.uint8), square) > 0) & shade & (light > _PAPER_LIT - 0.1) & within
+    return (found | taken) & within
 
 
 def _guided(guide: np.ndarray, source: np.ndarray, radius: int, eps: float) -> np.ndarray:
