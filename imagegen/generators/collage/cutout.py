@@ -546,7 +546,7 @@ def _fine_holes(ratio: np.ndarray, shade: np.ndarray, inside: np.ndarray, step: 
     reaching = np.zeros(count, bool)
     reaching[np.unique(labels[outside & lit])] = True
     reaching[0] = False
-    taken = reaching[labels] & _near(outside, max(2, round(step * 3))) & within
+    taken = reaching[labels] & _near(outside, max(2, round(step * 5))) & within
     for _ in range(max(2, round(step * 1.5))):
         taken |= (cv2.dilate(taken.astype(np.uint8), square) > 0) & shade & (light > _PAPER_LIT - 0.1) & within
     return (found | taken) & within
