@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 WIDTHS = (512, 768)
 MIME_TYPE = "image/webp"
 _QUALITY = 82  # no visible loss at display size, about a tenth of the full JPEG's bytes
+_METHOD = 2  # WebP's encoder effort: a 1024 px copy in 94 ms, 3% bigger than at the default 4 (240 ms)
 _MAX_SOURCE_PIXELS = 16_000_000  # the service's pictures are at most 4096 square
 
 
@@ -59,7 +60,7 @@ def make_variants(data: bytes, widths: tuple[int, ...] = WIDTHS) -> list[tuple[i
         height = max(1, round(image.height * width / image.width))
         small = image if width == image.width else image.resize((width, height), Image.Resampling.LANCZOS, reducing_gap=2.0)
         out = io.BytesIO()
-        small.save(out, format="WEBP", quality=_QUALITY, method=4)
+        small.save(out, format="WEBP", quality=_QUALITY, method=_METHOD)
         made.append((width, out.getvalue()))
     return made
 
