@@ -58,7 +58,9 @@ def make_variants(data: bytes, widths: tuple[int, ...] = WIDTHS) -> list[tuple[i
     made = []
     for width in variant_widths(image.width, webp, widths):
         height = max(1, round(image.height * width / image.width))
-        small = image if width == image.width else image.resize((width, height), Image.Resampling.LANCZOS, reducing_gap=2.0)
+        small = image
+        if width != image.width:
+            small = image.resize((width, height), Image.Resampling.LANCZOS, reducing_gap=2.0)
         out = io.BytesIO()
         small.save(out, format="WEBP", quality=_QUALITY, method=_METHOD)
         made.append((width, out.getvalue()))

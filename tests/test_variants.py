@@ -79,10 +79,8 @@ def test_variants_are_stored_beside_the_picture_and_addressed_by_the_stores_url(
 
     variants = store_variants(store, NAME, full)
 
-    assert variants == [
-        ImageVariant(width, f"http://localhost:8081/images/generated/abcdefghijklmnopqrstuv-w{width}.webp", "image/webp")
-        for width in (512, 768, 1024)
-    ]
+    base = "http://localhost:8081/images/generated/abcdefghijklmnopqrstuv"
+    assert variants == [ImageVariant(width, f"{base}-w{width}.webp", "image/webp") for width in (512, 768, 1024)]
     assert Image.open(io.BytesIO(store.get("generated/abcdefghijklmnopqrstuv-w768.webp"))).size == (768, 768)
     assert store.get(NAME) == full  # the full picture is untouched
 

@@ -4,9 +4,10 @@ A product photo (the shop's are 700 x 700 on grey seamless paper) is read as bac
 the product's shadow. The backdrop is a smooth surface (paper with a light gradient and a vignette),
 fitted robustly to the pixels that agree with it; what differs from it is product or shadow. A shadow
 only darkens the paper, keeping its hue and staying smooth; the product changes it. Those seeds go to
-OpenCV's GrabCut, which settles the doubtful pixels by colour models and edges. Enclosed pockets outlined
+OpenCV's GrabCut, which settles the doubtful pixels by colour models and edges. Enclosed bodies outlined
 by fine lines (glass) stay see-through; paper the product wraps round but leaves open on one side (the
 gap under a pair of sunglasses' bridge) is dropped, as is the photo's own shadow (frames cast their own).
+Slivers of paper too thin for the small working copy (between bridge bars) are found again at full size.
 Cut-outs are kept by picture content and size, within a memory bound.
 """
 
@@ -40,13 +41,13 @@ _SHADOW_RATIO = 0.42  # a shadow keeps at least this share of the paper's light
 _GLASS_LIGHT = 0.84  # paper seen through glass keeps more of its light than this; a shadow does not
 _GUIDE_EPS = 1e-4  # the guided filter's smoothing: small, so the outline follows the photo's own edge
 _GUIDE_GAIN = 8.0  # the filtered ramp sharpened back to an edge a pixel or two wide
-_GLASS_FLOOR = 0.12
+_GLASS_FLOOR = 0.12  # the least opacity of a see-through part, so glass still reads as glass
 _HOLE_HUE = 0.008  # paper seen through a hole keeps its hue within this (on average)
 _HOLE_LIGHT = 0.65  # ... and more than this share of its light
 _PAPER_LIT = 0.9  # smooth paper in the outline keeping this share of the backdrop's light is paper, not product
 _GLASS_BODY = 0.03  # a see-through part is at least this thick (a radius, as a share of the side)
 _SHEEN_TEXTURE = 0.8  # a gap this textured inside its rim may be a reflection (a hole through a mug: 0.5)
-_SHEEN_UNEVEN = 4.0  # ... when its light varies more than this many times the paper's noise (paper: about 1)  # the least opacity of a see-through part, so glass still reads as glass
+_SHEEN_UNEVEN = 4.0  # ... when its light varies more than this many times the paper's noise (paper: about 1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -441,7 +442,8 @@ def _with_glass(
             and 0.04 < float(np.mean(wide_lines[middle])) < 0.7
         )
         # Glass is a body its walls enclose; a sliver of paper between thin bars or along a lens's rim is a gap.
-        body = float(cv2.distanceTransform(pocket.astype(np.uint8), cv2.DIST_L2, 3).max()) >= _GLASS_BODY * max(solid.shape)
+        radius = float(cv2.distanceTransform(pocket.astype(np.uint8), cv2.DIST_L2, 3).max())
+        body = radius >= _GLASS_BODY * max(solid.shape)
         if (outlined or reflective) and body:
             glass |= pocket
         elif float(np.mean(light[pocket])) < 0.75 and float(np.mean(wide_lines[pocket])) > 0.3:
@@ -501,7 +503,7 @@ def _matte(
 
 
 def _fine_holes(ratio: np.ndarray, shade: np.ndarray, inside: np.ndarray, step: float) -> np.ndarray:
-    """Returns the holes the small mask closed, found at full size: smooth paper the product rings round.
+    """Returns the paper the small mask took in, found at full size: holes it closed, backdrop it took in.
 
     A gap a pixel or two wide on the small copy (the paper between a pair of sunglasses' bridge bars) is
     many pixels wide here. A hole shows the paper, shaded but smooth and of exactly its hue, as even as
