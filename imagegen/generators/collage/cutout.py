@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 _MAX_SOURCE_PIXELS = 16_000_000
 _CACHE_BYTES = 48 * 1024 * 1024  # cut-outs kept for the carts to come (a 400 px one is about 1 MiB)
 _WORK_SIDE = 192  # GrabCut runs on a copy at most this big: it costs about 0.1 s there
+_LIFT_SIDE = 729  # products are cut out once at up to this size and made smaller: thin parts need the pixels
 _BAND = 0.05  # the border band the backdrop is first fitted to, as a share of the side
 _MIN_BACKDROP_BORDER = 0.5  # less of the border than this looks like paper: not a studio shot
 _MAX_BACKDROP_NOISE = 8.0  # a backdrop noisier than this (grey levels) is a textured scene
@@ -81,10 +82,25 @@ def subject_of(picture: Picture | None, want: int) -> Subject | None:
     if found:
         return subject
     image = decode(picture, want)
-    subject = None if image is None else _prepare(image)
+    if image is None:
+        subject = None
+    elif want < _LIFT_SIDE and max(image.size) < _LIFT_SIDE:
+        subject = _smaller(subject_of(picture, _LIFT_SIDE), image)
+    else:
+        subject = _prepare(image)
     cost = 0 if subject is None else sum(_bytes(i) for i in (subject.image, subject.photo) if i is not None)
     _kept.put(key, subject, cost + 256)
     return subject
+
+
+def _smaller(large: Subject | None, image: Image.Image) -> Subject | None:
+    """Returns the subject cut out at full size, made as small as image (the picture decoded smaller)."""
+    if large is None or not large.cutout or large.photo is None:
+        return None if large is None else Subject(image.convert("RGBA"), False, None, image.convert("RGB"))
+    scale = image.width / large.photo.width
+    size = (max(1, round(large.image.width * scale)), max(1, round(large.image.height * scale)))
+    bounds = None if large.bounds is None else tuple(round(v * scale) for v in large.bounds)
+    return Subject(large.image.resize(size, Image.Resampling.LANCZOS), True, bounds, image.convert("RGB"))  # type: ignore[arg-type]
 
 
 def decode(picture: Picture | None, want: int) -> Image.Image | None:
