@@ -25,6 +25,7 @@ class StudioPhoto:
     mask: Image.Image
     glass: Image.Image | None = None  # the see-through part of the product, when it has one
     thin: Image.Image | None = None  # the thin parts (arms, straps), when it has them
+    gap: Image.Image | None = None  # paper the product frames closely without covering (between bridge bars)
 
 
 def _backdrop(side: int, rng: np.random.Generator) -> np.ndarray:
@@ -166,6 +167,37 @@ def _thin(size: int, seed: int) -> StudioPhoto:
     return _with_thin(_render(side, seed, _mask(side, paint), _shade(side, (48, 50, 58))), thin)
 
 
+def _aviator(size: int, seed: int) -> StudioPhoto:
+    """Aviator sunglasses: smoky lenses in thin dark rims, and a brow bar over the bridge framing a strip of paper."""
+    side = size * _SS
+    rim = max(2, round(0.006 * side))
+    bar = max(2, round(0.0045 * side))
+    brow = [(0.265, 0.458), (0.33, 0.404), (0.67, 0.404), (0.735, 0.458)]  # ends on the rims
+
+    def lenses(d: ImageDraw.ImageDraw, s: float, grow: float) -> None:
+        for left in (0.24, 0.54):
+            d.ellipse(((left - grow) * s, (0.42 - grow) * s, (left + 0.22 + grow) * s, (0.62 + grow) * s), 255)
+
+    def frame(d: ImageDraw.ImageDraw, s: float) -> None:
+        lenses(d, s, 0.0)
+        d.line([(x * s, y * s) for x, y in brow], fill=255, width=bar, joint="curve")
+        d.arc((0.45 * s, 0.43 * s, 0.55 * s, 0.53 * s), 180, 360, fill=255, width=bar)  # the bridge
+        d.line((0.25 * s, 0.47 * s, 0.07 * s, 0.32 * s), fill=255, width=bar)
+        d.line((0.75 * s, 0.47 * s, 0.92 * s, 0.30 * s), fill=255, width=bar)
+
+    def strip(d: ImageDraw.ImageDraw, s: float) -> None:
+        d.polygon([(x * s, y * s) for x, y in brow], fill=255)
+        d.ellipse((0.45 * s, 0.43 * s, 0.55 * s, 0.53 * s), fill=0)  # under the bridge the pocket is open
+
+    shape = _mask(side, frame)
+    glass = np.asarray(_mask(side, lambda d, s: lenses(d, s, -rim / s)))[..., None] > 0
+    colour = np.where(glass, _shade(side, (74, 76, 84)), _shade(side, (22, 22, 26)))
+    gap = np.where(np.asarray(shape) > 0, 0, np.asarray(_mask(side, strip))).astype(np.uint8)
+    photo = _render(side, seed, shape, colour)
+    small = Image.fromarray(gap).resize(photo.mask.size, Image.Resampling.BOX).point(lambda v: 255 if v >= 255 else 0)
+    return dataclasses.replace(photo, gap=small)
+
+
 def _with_thin(photo: StudioPhoto, thin: Image.Image) -> StudioPhoto:
     """Returns the photo with its thin parts' mask, reduced to the photo's size."""
     small = thin.resize(photo.mask.size, Image.Resampling.BOX).point(lambda v: 255 if v >= 96 else 0)
@@ -178,6 +210,7 @@ STUDIO_PRODUCTS: dict[str, Callable[[int, int], StudioPhoto]] = {
     "glass": _glass,
     "edge": _edge,
     "thin": _thin,
+    "aviator": _aviator,
 }
 
 

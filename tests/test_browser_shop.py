@@ -130,8 +130,8 @@ def test_generate_shows_progress_then_the_picture_with_a_download(shop: DemoShop
     assert any(0 < value < 100 for value in seen), seen
     assert seen == sorted(seen) and seen[-1] == 100, seen
     image = page.get_by_role("img", name="A picture of the products in your cart")
-    # On a desktop the 560 px panel needs more than the 512 px variant: the full picture is the one shown.
-    assert image.evaluate("img => img.complete && img.currentSrc === img.src")
+    # On a desktop the 560 px panel needs more than the 512 px variant: the 768 px one is shown.
+    assert image.evaluate("img => img.complete && img.currentSrc.endsWith('-w768.webp')")
 
     src = image.get_attribute("src")
     assert src.startswith("/cart/image/images/generated/")  # the local store, through the shop
@@ -287,7 +287,9 @@ def test_with_a_bucket_the_picture_shows_from_its_url_and_downloads_through_the_
     page.get_by_role("button", name="Generate image").click()
     image = page.get_by_role("img", name="A picture of the products in your cart")
     expect(image).to_be_visible(timeout=FINISHED_MS)
-    assert image.evaluate("img => img.complete && img.currentSrc === img.src")  # the full picture on a desktop
+    # A desktop's 560 px panel shows the 768 px variant, from the bucket like the picture.
+    shown = image.evaluate("img => img.complete && img.currentSrc")
+    assert shown and shown.split("?", 1)[0].endswith("-w768.webp"), shown
     screenshot(page, f"7-bucket-{mode}")
 
     # The page shows the picture straight from the bucket (here the emulator), no CORS involved.
@@ -307,7 +309,7 @@ def test_with_a_bucket_the_picture_shows_from_its_url_and_downloads_through_the_
         assert verify_v4_signature(variant, public_key)["X-Goog-Credential"].startswith(SIGNER + "/")
     else:
         assert "?" not in variant
-    assert ("GET", src[len(emulator.endpoint):]) in emulator.requests  # the browser's own request
+    assert ("GET", shown[len(emulator.endpoint):]) in emulator.requests  # the browser's own request
     stored = emulator.client().bucket(emulator.bucket).get_blob(name)
     assert stored.content_type == "image/jpeg"
     assert stored.cache_control == {"public": "public", "signed": "private"}[mode] + ", max-age=31536000, immutable"
@@ -400,12 +402,15 @@ def without_variants(route) -> None:
     route.fulfill(response=answer, json=body)
 
 
-def test_on_a_phone_the_page_loads_the_512_px_variant_and_downloads_the_full_picture(shop: DemoShop,
-                                                                                      browser: Browser):
+@pytest.mark.parametrize(("ratio", "width"), [(1, 512), (2, 768), (3, 1024)])
+def test_on_a_phone_the_page_loads_a_webp_sized_for_its_pixel_ratio_and_downloads_the_full_picture(
+        shop: DemoShop, browser: Browser, ratio: int, width: int):
+    # The panel is 326 CSS px wide on a 390 px phone: 326 device pixels at ratio 1, 652 at 2, 978 at 3.
     products = ("2ZYFJ3GM2N", "9SIQT8TOJO")  # hairdryer, bamboo glass jar
     measured = {}
     for case in ("before", "after"):
-        context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, device_scale_factor=1)
+        context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True,
+                                      device_scale_factor=ratio)
         page = context.new_page()
         try:
             if case == "before":
@@ -419,22 +424,22 @@ def test_on_a_phone_the_page_loads_the_512_px_variant_and_downloads_the_full_pic
             if case == "after":
                 image = page.get_by_role("img", name="A picture of the products in your cart")
                 full = image.get_attribute("src")
-                assert url.endswith("-w512.webp"), url  # srcset chose the variant the service stored
-                assert Image.open(stored(shop, url)).size == (512, 512)
+                assert url.endswith(f"-w{width}.webp"), url  # srcset chose the variant the service stored
+                assert Image.open(stored(shop, url)).size == (width, width)
                 assert not any(e.endswith(full) for e in page.evaluate(
                     "performance.getEntriesByType('resource').map(e => e.name)")), "the full picture loaded too"
                 href = page.get_by_role("link", name="Download picture").get_attribute("href")
                 saved = page.request.get(shop.shop.base_url + href)
                 assert saved.body() == stored(shop, full).read_bytes()  # the download is the full picture
                 assert Image.open(io.BytesIO(saved.body())).size == (1024, 1024)
-                screenshot(page, "11-phone-variant")
+                screenshot(page, f"11-phone-variant-dpr{ratio}")
         finally:
             context.close()
     (before_url, before), (after_url, after) = measured["before"], measured["after"]
     assert before_url.endswith(".jpg") and before > 0 and after > 0, measured
     assert after < before
-    print(f"\ncart picture on a 390x844 phone (DPR 1), bytes transferred: full JPEG {before:,}, "
-          f"512 px WebP {after:,} ({after / before:.0%})")
+    print(f"\ncart picture on a 390x844 phone (DPR {ratio}), bytes transferred: full JPEG {before:,}, "
+          f"{width} px WebP {after:,} ({after / before:.0%})")
 
 
 # The wait: the place in the shop's queue, Cancel, and what is given up when the shopper leaves.

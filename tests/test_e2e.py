@@ -92,25 +92,26 @@ def test_same_cart_and_style_again_is_completed_at_once(service):
     assert again.generation_id != first.generation_id
 
 
-def test_a_full_size_picture_has_a_512_px_webp_variant_beside_it_also_when_answered_from_cache(make_service):
+def test_a_full_size_picture_has_512_768_and_1024_px_webps_beside_it_also_when_answered_from_cache(make_service):
     service = make_service({"IMAGE_SIZE": "1024"})
     request = pb.GenerateCartImageRequest(style_preference="modern", cart_items=items((WATCH, 1), (MUG, 2)))
     final, _ = service.wait_finished(service.stub.GenerateCartImage(request, timeout=10).generation_id)
     assert final.status == "completed"
-    [variant] = final.image_variants
-    assert (variant.width, variant.mime_type) == (512, "image/webp")
-    assert variant.url.endswith("-w512.webp") and variant.url != final.image_url
-    code, headers, body = service.http_get(variant.url)
-    assert code == 200 and headers["Content-Type"] == "image/webp"
-    assert Image.open(io.BytesIO(body)).size == (512, 512)
+    variants = [(v.width, v.url, v.mime_type) for v in final.image_variants]
+    assert [(width, mime) for width, _, mime in variants] == [(w, "image/webp") for w in (512, 768, 1024)]
     code, _, full = service.http_get(final.image_url)
     assert code == 200 and Image.open(io.BytesIO(full)).size == (1024, 1024)  # image_url stays the full picture
-    assert len(body) < len(full) / 2
+    for width, url, _ in variants:
+        assert url.endswith(f"-w{width}.webp") and url != final.image_url
+        code, headers, body = service.http_get(url)
+        assert code == 200 and headers["Content-Type"] == "image/webp"
+        assert Image.open(io.BytesIO(body)).size == (width, width)
+        assert len(body) < len(full) * 0.75
     again = service.stub.GenerateCartImage(request, timeout=10)
     assert again.status == "completed"
-    assert [(v.width, v.url, v.mime_type) for v in again.image_variants] == [(512, variant.url, "image/webp")]
+    assert [(v.width, v.url, v.mime_type) for v in again.image_variants] == variants
     status = service.stub.GetImageGenerationStatus(pb.GetStatusRequest(generation_id=again.generation_id), timeout=5)
-    assert [v.url for v in status.image_variants] == [variant.url]
+    assert [v.url for v in status.image_variants] == [url for _, url, _ in variants]
 
 
 def test_a_picture_no_wider_than_a_variant_has_none(service):

@@ -1,4 +1,4 @@
-"""Display variants: a smaller WebP stored beside the full picture, named by one rule."""
+"""Display variants: smaller WebPs and a full-width WebP stored beside the full picture, named by one rule."""
 
 from __future__ import annotations
 
@@ -38,25 +38,30 @@ def test_the_variant_sits_beside_the_picture_with_its_width_in_the_name() -> Non
     assert variant_name("generated/abcdefghijklmnopqrstuv.png", 256) == "generated/abcdefghijklmnopqrstuv-w256.webp"
 
 
-def test_a_1024_picture_gets_a_512_webp_far_smaller_than_itself() -> None:
+def test_a_1024_jpeg_gets_512_768_and_1024_px_webps_each_far_smaller_than_itself() -> None:
     full = picture()
 
-    [(width, data)] = make_variants(full)
+    made = make_variants(full)
 
-    image = Image.open(io.BytesIO(data))
-    assert width == 512
-    assert image.format == "WEBP"
-    assert image.size == (512, 512)
-    assert len(data) < len(full) / 3
+    assert [width for width, _ in made] == [512, 768, 1024]
+    for width, data in made:
+        image = Image.open(io.BytesIO(data))
+        assert image.format == "WEBP" and image.size == (width, width)
+        assert len(data) < len(full) * 0.75
+    assert len(made[0][1]) < len(full) / 3
 
 
-def test_the_variant_keeps_the_pictures_shape() -> None:
+def test_the_variants_keep_the_pictures_shape() -> None:
     out = io.BytesIO()
     Image.new("RGB", (1024, 768), (200, 80, 40)).save(out, "PNG")
 
-    [(_, data)] = make_variants(out.getvalue())
+    sizes = [Image.open(io.BytesIO(data)).size for _, data in make_variants(out.getvalue())]
 
-    assert Image.open(io.BytesIO(data)).size == (512, 384)
+    assert sizes == [(512, 384), (768, 576), (1024, 768)]
+
+
+def test_a_webp_picture_gets_no_copy_of_itself() -> None:
+    assert [width for width, _ in make_variants(picture(1024, "WEBP"))] == [512, 768]
 
 
 def test_a_picture_no_wider_than_the_variant_gets_none() -> None:
@@ -74,8 +79,9 @@ def test_variants_are_stored_beside_the_picture_and_addressed_by_the_stores_url(
 
     variants = store_variants(store, NAME, full)
 
-    assert variants == [ImageVariant(512, "http://localhost:8081/images/generated/abcdefghijklmnopqrstuv-w512.webp", "image/webp")]
-    assert Image.open(io.BytesIO(store.get("generated/abcdefghijklmnopqrstuv-w512.webp"))).size == (512, 512)
+    base = "http://localhost:8081/images/generated/abcdefghijklmnopqrstuv"
+    assert variants == [ImageVariant(width, f"{base}-w{width}.webp", "image/webp") for width in (512, 768, 1024)]
+    assert Image.open(io.BytesIO(store.get("generated/abcdefghijklmnopqrstuv-w768.webp"))).size == (768, 768)
     assert store.get(NAME) == full  # the full picture is untouched
 
 

@@ -147,7 +147,7 @@ class StartGeneration:
         if cached_name is None or not self._store.exists(cached_name):
             return None
         record = self._statuses.create(style.name)
-        variants = tuple(stored_variants(self._store, cached_name))
+        variants = tuple(stored_variants(self._store, cached_name, self._drawing.size))
         self._statuses.complete(record.id, self._store.url_for(cached_name), variants)
         self._count("cached", style)
         log.info("generation answered from cache", extra={"generation_id": record.id, "style": style.name})

@@ -416,7 +416,10 @@
     });
     if (candidates.length) {
       var list = candidates.map(function (v) { return srcsetURL(v.url) + " " + v.width + "w"; });
-      list.push(srcsetURL(imageURL) + " " + FULL_WIDTH + "w");
+      // A variant as wide as the picture (its WebP copy) takes the full picture's place in the list.
+      if (!candidates.some(function (v) { return v.width >= FULL_WIDTH; })) {
+        list.push(srcsetURL(imageURL) + " " + FULL_WIDTH + "w");
+      }
       el.resultImg.sizes = "(max-width: 575px) calc(100vw - 64px), 560px";
       el.resultImg.srcset = list.join(", ");
     } else {

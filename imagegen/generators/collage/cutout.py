@@ -4,9 +4,10 @@ A product photo (the shop's are 700 x 700 on grey seamless paper) is read as bac
 the product's shadow. The backdrop is a smooth surface (paper with a light gradient and a vignette),
 fitted robustly to the pixels that agree with it; what differs from it is product or shadow. A shadow
 only darkens the paper, keeping its hue and staying smooth; the product changes it. Those seeds go to
-OpenCV's GrabCut, which settles the doubtful pixels by colour models and edges. Enclosed pockets outlined
+OpenCV's GrabCut, which settles the doubtful pixels by colour models and edges. Enclosed bodies outlined
 by fine lines (glass) stay see-through; paper the product wraps round but leaves open on one side (the
 gap under a pair of sunglasses' bridge) is dropped, as is the photo's own shadow (frames cast their own).
+Slivers of paper too thin for the small working copy (between bridge bars) are found again at full size.
 Cut-outs are kept by picture content and size, within a memory bound.
 """
 
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 _MAX_SOURCE_PIXELS = 16_000_000
 _CACHE_BYTES = 48 * 1024 * 1024  # cut-outs kept for the carts to come (a 400 px one is about 1 MiB)
 _WORK_SIDE = 192  # GrabCut runs on a copy at most this big: it costs about 0.1 s there
+_LIFT_SIDE = 729  # products are cut out once at up to this size and made smaller: thin parts need the pixels
 _BAND = 0.05  # the border band the backdrop is first fitted to, as a share of the side
 _MIN_BACKDROP_BORDER = 0.5  # less of the border than this looks like paper: not a studio shot
 _MAX_BACKDROP_NOISE = 8.0  # a backdrop noisier than this (grey levels) is a textured scene
@@ -40,9 +42,13 @@ _SHADOW_RATIO = 0.42  # a shadow keeps at least this share of the paper's light
 _GLASS_LIGHT = 0.84  # paper seen through glass keeps more of its light than this; a shadow does not
 _GUIDE_EPS = 1e-4  # the guided filter's smoothing: small, so the outline follows the photo's own edge
 _GUIDE_GAIN = 8.0  # the filtered ramp sharpened back to an edge a pixel or two wide
-_GLASS_FLOOR = 0.12
+_GLASS_FLOOR = 0.12  # the least opacity of a see-through part, so glass still reads as glass
+_HOLE_HUE = 0.008  # paper seen through a hole keeps its hue within this (on average)
+_HOLE_LIGHT = 0.65  # ... and more than this share of its light
+_PAPER_LIT = 0.9  # smooth paper in the outline keeping this share of the backdrop's light is paper, not product
+_GLASS_BODY = 0.03  # a see-through part is at least this thick (a radius, as a share of the side)
 _SHEEN_TEXTURE = 0.8  # a gap this textured inside its rim may be a reflection (a hole through a mug: 0.5)
-_SHEEN_UNEVEN = 4.0  # ... when its light varies more than this many times the paper's noise (paper: about 1)  # the least opacity of a see-through part, so glass still reads as glass
+_SHEEN_UNEVEN = 4.0  # ... when its light varies more than this many times the paper's noise (paper: about 1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,10 +82,25 @@ def subject_of(picture: Picture | None, want: int) -> Subject | None:
     if found:
         return subject
     image = decode(picture, want)
-    subject = None if image is None else _prepare(image)
+    if image is None:
+        subject = None
+    elif want < _LIFT_SIDE and max(image.size) < _LIFT_SIDE:
+        subject = _smaller(subject_of(picture, _LIFT_SIDE), image)
+    else:
+        subject = _prepare(image)
     cost = 0 if subject is None else sum(_bytes(i) for i in (subject.image, subject.photo) if i is not None)
     _kept.put(key, subject, cost + 256)
     return subject
+
+
+def _smaller(large: Subject | None, image: Image.Image) -> Subject | None:
+    """Returns the subject cut out at full size, made as small as image (the picture decoded smaller)."""
+    if large is None or not large.cutout or large.photo is None:
+        return None if large is None else Subject(image.convert("RGBA"), False, None, image.convert("RGB"))
+    scale = image.width / large.photo.width
+    size = (max(1, round(large.image.width * scale)), max(1, round(large.image.height * scale)))
+    bounds = None if large.bounds is None else tuple(round(v * scale) for v in large.bounds)
+    return Subject(large.image.resize(size, Image.Resampling.LANCZOS), True, bounds, image.convert("RGB"))  # type: ignore[arg-type]
 
 
 def decode(picture: Picture | None, want: int) -> Image.Image | None:
@@ -436,7 +457,10 @@ def _with_glass(
             and float(np.mean(difference[pocket])) > 2.5 * noise + 2.0
             and 0.04 < float(np.mean(wide_lines[middle])) < 0.7
         )
-        if outlined or reflective:
+        # Glass is a body its walls enclose; a sliver of paper between thin bars or along a lens's rim is a gap.
+        radius = float(cv2.distanceTransform(pocket.astype(np.uint8), cv2.DIST_L2, 3).max())
+        body = radius >= _GLASS_BODY * max(solid.shape)
+        if (outlined or reflective) and body:
             glass |= pocket
         elif float(np.mean(light[pocket])) < 0.75 and float(np.mean(wide_lines[pocket])) > 0.3:
             inner |= pocket  # a dark, detailed opening (a candle holder's cup) is the product itself
@@ -485,10 +509,65 @@ def _matte(
     refined = _guided(difference / 255.0, alpha, reach, _GUIDE_EPS)
     alpha = np.where(band, np.clip((refined - 0.5) * _GUIDE_GAIN + 0.5, 0.0, 1.0), alpha).astype(np.float32)
     see_through = _see_through(rgb, paper) * 1.6
+    glassy = np.zeros((h, w), bool)
     for part, floor in ((seen, 0.0), (glass, _GLASS_FLOOR)):
         clear = (cv2.resize(part.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0) & (inside > 0.5)
         alpha[clear] = np.clip(see_through[clear], floor, 1.0)
+        glassy |= clear
+    alpha[_fine_holes(ratio, shade & ~glassy, inside, step)] = 0.0
     return cv2.GaussianBlur(alpha, (3, 3), 0.6)
+
+
+def _fine_holes(ratio: np.ndarray, shade: np.ndarray, inside: np.ndarray, step: float) -> np.ndarray:
+    """Returns the paper the small mask took in, found at full size: holes it closed, backdrop it took in.
+
+    A gap a pixel or two wide on the small copy (the paper between a pair of sunglasses' bridge bars) is
+    many pixels wide here. A hole shows the paper, shaded but smooth and of exactly its hue, as even as
+    the backdrop outside; polished metal mirroring the paper carries the metal's texture, and a smoky
+    lens is darker than most of the paper's light. Glass is left to its own see-through rule.
+    """
+    light = ratio.mean(axis=2)
+    hue_shift = np.abs(ratio - light[..., None]).max(axis=2)
+    detail = cv2.GaussianBlur(np.abs(light - cv2.GaussianBlur(light, (0, 0), 1.0)), (0, 0), 1.0)
+    outside, within = inside < 0.02, inside >= 0.02
+    found = np.zeros(light.shape, bool)
+    if not outside.any():
+        return found
+    smooth = detail < 2.0 * float(np.percentile(detail[outside], 95))
+    parts = shade & smooth
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(parts.astype(np.uint8), connectivity=4)
+    open_ = np.zeros(count, bool)
+    open_[np.unique(labels[outside & parts])] = True  # reaching the backdrop: no hole
+    for index in range(1, count):
+        if open_[index] or stats[index, cv2.CC_STAT_AREA] < 4.0 * step * step:
+            continue  # open to the backdrop, or smaller than a few working pixels: the small mask saw it
+        x, y, bw, bh = stats[index, :4]
+        part = labels[y:y + bh, x:x + bw] == index
+        if (float(np.mean(light[y:y + bh, x:x + bw][part])) > _HOLE_LIGHT
+                and float(np.mean(hue_shift[y:y + bh, x:x + bw][part])) < _HOLE_HUE):
+            found[y:y + bh, x:x + bw] |= part
+    # Next to the product's edge the paper looks less smooth: take the pale shade the hole joins, then a
+    # few pixels of any shade, up to the product's own edge.
+    pale = (shade & (light > _HOLE_LIGHT) & within).astype(np.uint8)
+    count, labels = cv2.connectedComponents(pale, connectivity=4)
+    joined = np.zeros(count, bool)
+    joined[np.unique(labels[found & (pale > 0)])] = True
+    joined[0] = False
+    found |= joined[labels]
+    square = np.ones((3, 3), np.uint8)
+    for _ in range(max(2, round(step * 1.5))):
+        found |= (cv2.dilate(found.astype(np.uint8), square) > 0) & shade
+    # Paper lit nearly as the backdrop, reaching in from it along the outline (beside a lens's rim), is no
+    # product either, as far in as the small mask can be wrong; a thin arm's own pixels are darker.
+    lit = smooth & shade & (light > _PAPER_LIT)
+    count, labels = cv2.connectedComponents(lit.astype(np.uint8), connectivity=4)
+    reaching = np.zeros(count, bool)
+    reaching[np.unique(labels[outside & lit])] = True
+    reaching[0] = False
+    taken = reaching[labels] & _near(outside, max(2, round(step * 5))) & within
+    for _ in range(max(2, round(step * 1.5))):
+        taken |= (cv2.dilate(taken.astype(np.uint8), square) > 0) & shade & (light > _PAPER_LIT - 0.1) & within
+    return (found | taken) & within
 
 
 def _guided(guide: np.ndarray, source: np.ndarray, radius: int, eps: float) -> np.ndarray:
