@@ -19,7 +19,7 @@ from imagegen.estimate import Estimator
 from imagegen.observability import Metrics, bound, continued
 from imagegen.state import StatusStore
 from imagegen.usecases.pending import SHUT_DOWN, Pending
-from imagegen.usecases.run import Job, RunGeneration
+from imagegen.usecases.run import UNRECORDED, Job, RunGeneration
 
 log = logging.getLogger(__name__)
 
@@ -177,8 +177,8 @@ class GenerationQueue:
             return
         self._metrics.queue_wait.observe(claimed.waited_seconds)
         if claimed.waited_seconds > self._max_wait:
-            self._run.expire(job, claimed.waited_seconds)
-            self.queue.ack(generation_id)
+            if self._run.expire(job, claimed.waited_seconds):
+                self.queue.ack(generation_id)
             return
         if not self._statuses.own(generation_id):  # cancelled (or ended) while it waited
             self._pending.forget(generation_id, job.cache_key)
@@ -196,7 +196,8 @@ class GenerationQueue:
                 self._idle.notify_all()
         if outcome == "completed" and self._estimator is not None:
             self._estimator.record(time.monotonic() - started)
-        if not handed_back:
+        # Acked only once its end is recorded: else a reader would find it neither queued nor ended.
+        if not handed_back and outcome != UNRECORDED:
             self._pending.quietly(self.queue.ack, generation_id)
 
     def _renew(self) -> None:
