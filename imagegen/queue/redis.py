@@ -225,19 +225,24 @@ class RedisQueue:
 
     def take(self, consumer: str, block_seconds: float = 0.0) -> Claimed | None:
         deadline = time.monotonic() + block_seconds
+        look = True
         while True:
             scan = time.monotonic() >= self._next_scan
-            answer = self._run("take", consumer, self._lease_ms, self._max_attempts, "1" if scan else "0")
-            if scan and answer[0] not in (2, 3):  # nothing abandoned: look again in a quarter lease
-                self._next_scan = time.monotonic() + self._lease_ms / 4000
-            if answer[0] != 0:
-                return _claimed(answer)
+            if look or scan:
+                answer = self._run("take", consumer, self._lease_ms, self._max_attempts, "1" if scan else "0")
+                if scan and answer[0] not in (2, 3):  # nothing abandoned: look again in a quarter lease
+                    self._next_scan = time.monotonic() + self._lease_ms / 4000
+                if answer[0] != 0:
+                    return _claimed(answer)
+                woken_after = answer[1]
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return None
             wait = min(remaining, self._max_block, max(0.0, self._next_scan - time.monotonic()) + 0.001)
             with self._calling():
-                self._client.xread({PREFIX + "wake": answer[1]}, count=1, block=max(1, int(wait * 1000)))
+                # Nothing was enqueued or handed back since the script looked: no need to look again.
+                look = bool(self._client.xread({PREFIX + "wake": woken_after}, count=1,
+                                               block=max(1, int(wait * 1000))))
 
     def renew(self, consumer: str, generation_id: str) -> bool:
         return bool(self._run("renew", consumer, generation_id))

@@ -1,5 +1,7 @@
-"""Queuing and working off generations: accepted jobs wait in the shop's queue; this process's workers take
-them in fair order, run them under a renewed lease and ack them; shutdown ends or hands back what is left.
+"""Queuing and working off generations: accepted jobs wait in the shop's queue; this process's taker takes
+them in fair order whenever one of its workers is free, and the worker runs the job under a renewed lease and
+acks it; shutdown ends or hands back what is left. One taker per process, not one per worker: idle workers
+cost the queue nothing (with Redis, one blocking read per replica, not a poll per worker).
 
 With one process the queue is in memory and the rules are today's: GENERATION_QUEUE_LIMIT waiting beyond
 MODEL_CONCURRENCY running, and what waited past GENERATION_MAX_WAIT_SECONDS expires. With Redis the queue
@@ -10,6 +12,7 @@ lease), and a replica shutting down hands its running jobs back at once when the
 from __future__ import annotations
 
 import logging
+import queue as local_queue
 import threading
 import time
 
@@ -28,7 +31,7 @@ POISONED = ("this picture could not be drawn: the service stopped while drawing 
 
 
 class GenerationQueue:
-    """Puts accepted jobs in the shop's queue and runs MODEL_CONCURRENCY worker threads taking from it."""
+    """Puts accepted jobs in the shop's queue and runs MODEL_CONCURRENCY worker threads fed by one taker."""
 
     def __init__(
         self,
@@ -64,14 +67,14 @@ class GenerationQueue:
         self._idle = threading.Condition(self._lock)
         self._running: dict[str, Job] = {}
         self._handed_back: set[str] = set()
-        self._threads: list[threading.Thread] = []
+        self._free = threading.Semaphore(workers)  # workers with nothing to do: the taker takes one job each
+        self._taken: local_queue.SimpleQueue[shared_queue.Claimed | None] = local_queue.SimpleQueue()
 
     def start(self) -> None:
-        """Starts the worker threads and the lease renewal."""
+        """Starts the worker threads, the taker feeding them and the lease renewal."""
         for number in range(self._workers):
-            thread = threading.Thread(target=self._work, name=f"generation-{number}", daemon=True)
-            thread.start()
-            self._threads.append(thread)
+            threading.Thread(target=self._work, name=f"generation-{number}", daemon=True).start()
+        threading.Thread(target=self._take, name="queue-taker", daemon=True).start()
         threading.Thread(target=self._renew, name="queue-lease", daemon=True).start()
 
     def submit(self, job: Job) -> None:
@@ -138,24 +141,36 @@ class GenerationQueue:
                 self._pending.fail(generation_id, SHUT_DOWN)
                 self._pending.forget(generation_id, cache_key)
 
-    def _work(self) -> None:
+    def _take(self) -> None:
+        """Takes a job from the queue whenever a worker is free and hands it to one; at shutdown, stops them."""
         while not self._stopping.is_set():
+            if not self._free.acquire(timeout=1.0):
+                continue
             try:
                 claimed = self.queue.take(self._consumer, block_seconds=1.0)
             except PeerUnavailable as error:
                 log.warning("the generation queue cannot be read", extra={"reason": str(error)})
+                claimed = None
                 self._stopping.wait(1.0)
-                continue
             if claimed is None:
-                continue
-            if self._stopping.is_set():  # taken as shutdown began: the next replica starts it
-                self._pending.quietly(self.queue.hand_back, self._consumer, claimed.job.generation_id)
-                return
+                self._free.release()
+            else:
+                self._taken.put(claimed)
+        for _ in range(self._workers):
+            self._taken.put(None)
+
+    def _work(self) -> None:
+        while (claimed := self._taken.get()) is not None:
             try:
+                if self._stopping.is_set():  # taken as shutdown began: the next replica starts it
+                    self._pending.quietly(self.queue.hand_back, self._consumer, claimed.job.generation_id)
+                    continue
                 self._handle(claimed)
             except Exception:  # noqa: BLE001 (left in the queue, the job is taken again after its lease)
                 log.exception("a queued generation could not be handled", extra={
                     "generation_id": claimed.job.generation_id})
+            finally:
+                self._free.release()
 
     def _handle(self, claimed: shared_queue.Claimed) -> None:
         generation_id = claimed.job.generation_id
