@@ -198,8 +198,8 @@ if not rank then
   if not rank then return 0 end
   rank = rank + redis.call('ZCARD', P .. 'returned')
 end
-if fields[2] and tonumber(fields[2]) < rank then return tonumber(fields[2]) end
-redis.call('HSET', job, 'low', rank)
+if fields[2] and tonumber(fields[2]) <= rank then return tonumber(fields[2]) end
+redis.call('HSET', job, 'low', rank)  -- written only when it falls: a status read is mostly read-only
 return rank
 """
 
