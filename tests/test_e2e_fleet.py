@@ -79,6 +79,8 @@ def test_the_shop_never_sends_gemini_more_calls_at_once_or_per_minute_than_its_l
              timeout=60, what="the minute's eight calls to be answered")
     waiting = [g for g in accepted if status(services[0], g).status == "processing"]
     assert len(waiting) == 4  # not refused, not sent: they wait for the next minute
+    # In the queue, in their places: no worker holds one while the quota has no call for it.
+    assert sorted(status(services[1], g).queue_position for g in waiting) == [0, 1, 2, 3]
     assert len(fake_gemini.requests) == 8
     assert fake_gemini.max_in_flight <= 3  # 8 workers across the replicas, 3 calls at once
     assert fake_gemini.most_calls_within(60) <= 8

@@ -48,10 +48,11 @@ def test_a_job_is_taken_with_its_payload_and_acked_once(make_queue):
     claimed = queue.take("c1")
     assert (claimed.job, claimed.attempts, claimed.poisoned) == (job("g1", "alice"), 1, False)
     assert claimed.waited_seconds >= 0
-    assert queue.position("g1") == 0 and queue.depth().running == 1
+    assert queue.position("g1") == 0 and queue.depth().running == 1 and queue.holds("g1")
     assert queue.take("c1") is None
     assert queue.ack("g1") is True and queue.ack("g1") is False
     assert queue.position("g1") is None and (queue.depth().waiting, queue.depth().running) == (0, 0)
+    assert not queue.holds("g1")
 
 
 def test_a_light_shopper_is_not_queued_behind_a_heavy_ones_twenty(make_queue):
@@ -155,6 +156,22 @@ def test_a_blocked_take_wakes_when_another_replica_enqueues(make_queue):
     one.enqueue(job("g1"))
     claimed = wait_for(lambda: two.take("replica-b", block_seconds=1.0), what="the take to see the job")
     assert claimed.job.generation_id == "g1"
+
+
+def test_waiting_for_work_takes_nothing_and_wakes_when_another_replica_enqueues(make_queue):
+    one, two = make_queue(), make_queue()
+    one.take("c1")  # the first take looks for abandoned leases; waits within a quarter lease need not
+    assert one.wait_for_work(LEASE / 8) is False
+    two.enqueue(job("g1"))
+    assert one.wait_for_work(0.3) is True and one.wait_for_work(0.3) is True  # still there: nothing taken
+    assert one.position("g1") == 0 and one.depth().waiting == 1
+    one.ack(one.take("c1").job.generation_id)
+    woken = []
+    waiter = threading.Thread(target=lambda: woken.append(one.wait_for_work(10)))
+    waiter.start()
+    two.enqueue(job("g2"))
+    waiter.join(10)
+    assert woken == [True]
 
 
 def test_two_consumers_each_take_a_job_exactly_once(make_queue):
@@ -276,7 +293,7 @@ def _shop_on_redis(redis_addr: str, generator, lease: float = LEASE, misses: int
     client = connect(redis_addr, timeout_seconds=2)
     queue = RedisQueue(client, lease_seconds=lease, addr=redis_addr)
     state = redis_state(redis_addr, status_max_entries=100, status_ttl_seconds=600, lease_seconds=lease,
-                        client=client, still_queued=lambda generation_id: queue.position(generation_id) is not None)
+                        client=client, still_queued=queue.holds)
     statuses = _MissedEnds(state.statuses, misses)
     metrics, store = Metrics(), MemoryStore()
     pending = Pending(statuses, state.in_flight, metrics)

@@ -244,6 +244,25 @@ class RedisQueue:
                 look = bool(self._client.xread({PREFIX + "wake": woken_after}, count=1,
                                                block=max(1, int(wait * 1000))))
 
+    def wait_for_work(self, block_seconds: float) -> bool:
+        deadline = time.monotonic() + block_seconds
+        with self._calling(), self._client.pipeline(transaction=False) as pipe:
+            pipe.xrevrange(PREFIX + "wake", count=1)  # first: an enqueue after it wakes the read below
+            pipe.zcard(PREFIX + "order")
+            pipe.zcard(PREFIX + "returned")
+            last, waiting, returned = pipe.execute()
+        if waiting or returned:
+            return True
+        while (remaining := deadline - time.monotonic()) > 0:
+            scan_in = self._next_scan - time.monotonic()
+            if scan_in <= 0:
+                return True  # a take must look for abandoned leases
+            with self._calling():
+                if self._client.xread({PREFIX + "wake": last[0][0] if last else "0-0"}, count=1,
+                                      block=max(1, int(min(remaining, self._max_block, scan_in + 0.001) * 1000))):
+                    return True
+        return False
+
     def renew(self, consumer: str, generation_id: str) -> bool:
         return bool(self._run("renew", consumer, generation_id))
 
@@ -259,6 +278,10 @@ class RedisQueue:
     def position(self, generation_id: str) -> int | None:
         rank = int(self._run("position", generation_id))
         return None if rank < 0 else rank
+
+    def holds(self, generation_id: str) -> bool:
+        with self._calling():
+            return bool(self._client.exists(PREFIX + "job:" + generation_id))
 
     def depth(self) -> Depth:
         with self._calling(), self._client.pipeline(transaction=False) as pipe:

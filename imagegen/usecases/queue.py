@@ -11,10 +11,12 @@ lease), and a replica shutting down hands its running jobs back at once when the
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue as local_queue
 import threading
 import time
+from typing import Protocol
 
 from imagegen import queue as shared_queue
 from imagegen.errors import PeerUnavailable, QueueFull, ShuttingDown
@@ -28,6 +30,22 @@ log = logging.getLogger(__name__)
 
 POISONED = ("this picture could not be drawn: the service stopped while drawing it several times; "
             "please try a different cart or try again later")
+
+
+class StartGate(Protocol):
+    """What a job needs before it is taken (the model quota's next call): reserved first, handed to the worker."""
+
+    def reserve(self, timeout: float) -> object | None:
+        """A reservation, waiting up to timeout seconds; None when none came."""
+        ...
+
+    def release(self, reservation: object) -> None:
+        """Gives back a reservation no job used."""
+        ...
+
+    def handed(self, reservation: object) -> contextlib.AbstractContextManager[None]:
+        """Within it, the worker's thread uses the reservation (given back if it does not)."""
+        ...
 
 
 class GenerationQueue:
@@ -48,6 +66,7 @@ class GenerationQueue:
         consumer: str,
         shop_wide: bool = False,
         estimator: Estimator | None = None,
+        gate: StartGate | None = None,
     ) -> None:
         self.queue = queue
         self._run = run
@@ -61,6 +80,7 @@ class GenerationQueue:
         self._consumer = consumer
         self._shop_wide = shop_wide  # the queue outlives this process: hand work back rather than fail it
         self._estimator = estimator
+        self._gate = gate  # with the model's quota: a job is taken only once a call may be sent for it
         self._stopping = threading.Event()
         self._closed = threading.Event()  # shutdown is over: leases are no longer renewed
         self._lock = threading.Lock()
@@ -68,7 +88,8 @@ class GenerationQueue:
         self._running: dict[str, Job] = {}
         self._handed_back: set[str] = set()
         self._free = threading.Semaphore(workers)  # workers with nothing to do: the taker takes one job each
-        self._taken: local_queue.SimpleQueue[shared_queue.Claimed | None] = local_queue.SimpleQueue()
+        self._taken: local_queue.SimpleQueue[tuple[shared_queue.Claimed, object | None] | None] = (
+            local_queue.SimpleQueue())
 
     def start(self) -> None:
         """Starts the worker threads, the taker feeding them and the lease renewal."""
@@ -147,25 +168,46 @@ class GenerationQueue:
             if not self._free.acquire(timeout=1.0):
                 continue
             try:
-                claimed = self.queue.take(self._consumer, block_seconds=1.0)
+                taken = self._take_one()
             except PeerUnavailable as error:
                 log.warning("the generation queue cannot be read", extra={"reason": str(error)})
-                claimed = None
+                taken = None
                 self._stopping.wait(1.0)
-            if claimed is None:
+            if taken is None:
                 self._free.release()
             else:
-                self._taken.put(claimed)
+                self._taken.put(taken)
         for _ in range(self._workers):
             self._taken.put(None)
 
+    def _take_one(self) -> tuple[shared_queue.Claimed, object | None] | None:
+        """The next job, with the gate's reservation for it when there is a gate."""
+        if self._gate is None:
+            claimed = self.queue.take(self._consumer, block_seconds=1.0)
+            return None if claimed is None else (claimed, None)
+        # Work first, then the call's slot, then the job: no slot is held while the queue is empty, and
+        # a job the quota cannot send yet keeps its place (and its honest position) in the queue.
+        if not self.queue.wait_for_work(1.0) or (reservation := self._gate.reserve(1.0)) is None:
+            return None
+        try:
+            claimed = self.queue.take(self._consumer)
+        except PeerUnavailable:
+            self._pending.quietly(self._gate.release, reservation)
+            raise
+        if claimed is None:  # another replica took it
+            self._pending.quietly(self._gate.release, reservation)
+            return None
+        return claimed, reservation
+
     def _work(self) -> None:
-        while (claimed := self._taken.get()) is not None:
+        while (taken := self._taken.get()) is not None:
+            claimed, reservation = taken
             try:
-                if self._stopping.is_set():  # taken as shutdown began: the next replica starts it
-                    self._pending.quietly(self.queue.hand_back, self._consumer, claimed.job.generation_id)
-                    continue
-                self._handle(claimed)
+                with self._gate.handed(reservation) if reservation is not None else contextlib.nullcontext():
+                    if self._stopping.is_set():  # taken as shutdown began: the next replica starts it
+                        self._pending.quietly(self.queue.hand_back, self._consumer, claimed.job.generation_id)
+                        continue
+                    self._handle(claimed)
             except Exception:  # noqa: BLE001 (left in the queue, the job is taken again after its lease)
                 log.exception("a queued generation could not be handled", extra={
                     "generation_id": claimed.job.generation_id})
