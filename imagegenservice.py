@@ -42,7 +42,7 @@ from imagegen.limits import (
 from imagegen.observability import Metrics, Tracing, configure_logging
 from imagegen.observability.spans import TracedGenerator, TracedPictures, TracedStore
 from imagegen.queue.memory import MemoryQueue
-from imagegen.quota import GeminiQuota, QuotaPolicy
+from imagegen.quota import FirstCallGate, GeminiQuota, QuotaPolicy
 from imagegen.quota.memory import MemoryQuotaStore
 from imagegen.redis_connect import connect as connect_redis
 from imagegen.settings import Settings, SettingsError, StateSettings
@@ -221,6 +221,7 @@ class Adapters:
     rate_limit: UserRateLimit
     queue: shared_queue.GenerationQueue
     estimator: Estimator
+    quota: GeminiQuota | None = None  # Gemini's shop-wide limits, when the generator is Gemini
 
 
 def build_adapters(
@@ -246,7 +247,7 @@ def build_adapters(
     generator = build_generator(settings, metrics, capacity.cpu_slots(), budget, quota)
     queue = build_queue(shared_settings, shared)
     state = build_state(shared_settings, lambda up: _shared_state_changed(up, metrics, health_servicer), shared,
-                        still_queued=lambda generation_id: queue.position(generation_id) is not None)
+                        still_queued=queue.holds)
     queue = RememberingQueue(queue, state.queued)  # entries accepted here are put back if Redis restarts empty
     metrics.queued.set_function(lambda: _waiting(queue))
     metrics.shared_state_up.set(1 if state.available() else 0)
@@ -266,6 +267,7 @@ def build_adapters(
         rate_limit=rate_limit,
         queue=queue,
         estimator=Estimator(RedisRunLog(shared, shared_settings.redis_addr) if shared else MemoryRunLog()),
+        quota=quota,
     )
 
 
@@ -301,6 +303,7 @@ def build_use_cases(settings: Settings, capacity: Capacity, adapters: Adapters, 
         queue_limit=capacity.queue_limit, max_wait_seconds=capacity.queue_max_wait_seconds,
         lease_seconds=settings.generation_lease_seconds, consumer=f"{socket.gethostname()}:{os.getpid()}",
         shop_wide=bool(settings.redis_addr), estimator=adapters.estimator,
+        gate=FirstCallGate(adapters.quota, settings.gemini.gemini_models[0]) if adapters.quota else None,
     )
     start = StartGeneration(
         cart=adapters.shop, catalog=adapters.shop, store=adapters.store, state=state, queue=queue, pending=pending,

@@ -55,6 +55,7 @@ class Generation:
         self.ended = 0.0
         self.outcome = ""  # refused code, completed or failed: message
         self.first_estimate = -1
+        self.polls = 0
 
 
 class Fleet:
@@ -141,6 +142,7 @@ def run(name: str, code: Path, stack, tmp: Path, args: argparse.Namespace, extra
     idle_from = int(client.info("stats")["total_commands_processed"])
     time.sleep(5)  # the fleet idle: what its waiting workers cost Redis
     commands_before = int(client.info("stats")["total_commands_processed"])
+    stats_before = command_calls(client)
     idle_per_second = (commands_before - idle_from) / 5
     began = time.monotonic()
     try:
@@ -179,6 +181,8 @@ def run(name: str, code: Path, stack, tmp: Path, args: argparse.Namespace, extra
                 open_ones = [g for g in open_ones if not g.outcome]
                 time.sleep(args.poll_seconds)
         commands = int(client.info("stats")["total_commands_processed"]) - commands_before
+        by_command = collections.Counter(command_calls(client))
+        by_command.subtract(stats_before)
     finally:
         fleet.close()
         fake.stop()
@@ -186,10 +190,20 @@ def run(name: str, code: Path, stack, tmp: Path, args: argparse.Namespace, extra
         redis_server.stop()
     row = summary(name, work, fake, commands, args)
     row["Redis commands per second, fleet idle (inside scripts too)"] = f"{idle_per_second:.0f}"
+    done = max(1, int(row["completed"]))
+    row["most called per completed generation (INFO commandstats)"] = ", ".join(
+        f"{name} {calls / done:.0f}" for name, calls in by_command.most_common(5))
     return row
 
 
+def command_calls(client) -> dict[str, int]:
+    """Calls so far of each Redis command (INFO commandstats; commands run by scripts count too)."""
+    return {name.removeprefix("cmdstat_"): int(stats["calls"])
+            for name, stats in client.info("commandstats").items()}
+
+
 def poll(fleet: Fleet, generation: Generation) -> None:
+    generation.polls += 1
     try:
         status = fleet.call("GetImageGenerationStatus", pb.GetStatusRequest(generation_id=generation.id))
     except (grpc.RpcError, RuntimeError):
@@ -232,6 +246,7 @@ def summary(name: str, work: list[Generation], fake: FakeGemini, commands: int, 
         "ask to picture p50 / p95, heavy shoppers": waits(True),
         "first estimate error p50": f"{statistics.median(errors):.0%} ({len(errors)} estimated)" if errors else "- (no estimate)",
         "Redis commands per completed generation (inside scripts too)": f"{commands / max(1, len(completed)):.0f}",
+        "status polls per completed generation": f"{sum(g.polls for g in accepted) / max(1, len(completed)):.1f}",
     }
 
 
@@ -245,7 +260,9 @@ def main() -> None:
     parser.add_argument("--model-concurrency", type=int, default=4, help="MODEL_CONCURRENCY of each replica")
     parser.add_argument("--arrival-seconds", type=float, default=30.0)
     parser.add_argument("--poll-seconds", type=float, default=2.0)
-    parser.add_argument("--before", default=BEFORE)
+    parser.add_argument("--before", default=BEFORE, help="the commit measured as before")
+    parser.add_argument("--also", action="append", default=[], metavar="COMMIT",
+                        help="another commit measured between before and after (repeatable)")
     parser.add_argument("--only", choices=("before", "after"), default=None)
     args = parser.parse_args()
     rows = []
@@ -253,6 +270,10 @@ def main() -> None:
         if args.only != "after":
             old = checkout(args.before, Path(tmp) / "before")
             rows.append(run(f"before ({args.before})", old, stack, Path(tmp), args, {}))
+        for commit in args.also if args.only != "before" else ():
+            also = checkout(commit, Path(tmp) / commit)
+            rows.append(run(commit, also, stack, Path(tmp), args,
+                            {"GEMINI_MAX_CALLS_PER_MINUTE": str(int(args.quota * 0.95))}))
         if args.only != "before":
             rows.append(run("after", ROOT, stack, Path(tmp), args,
                             # Just under the quota, as the README advises: the two minutes never quite agree.

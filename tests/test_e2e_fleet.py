@@ -79,6 +79,8 @@ def test_the_shop_never_sends_gemini_more_calls_at_once_or_per_minute_than_its_l
              timeout=60, what="the minute's eight calls to be answered")
     waiting = [g for g in accepted if status(services[0], g).status == "processing"]
     assert len(waiting) == 4  # not refused, not sent: they wait for the next minute
+    # In the queue, in their places: no worker holds one while the quota has no call for it.
+    assert sorted(status(services[1], g).queue_position for g in waiting) == [0, 1, 2, 3]
     assert len(fake_gemini.requests) == 8
     assert fake_gemini.max_in_flight <= 3  # 8 workers across the replicas, 3 calls at once
     assert fake_gemini.most_calls_within(60) <= 8
@@ -99,6 +101,28 @@ def test_a_429_with_retry_info_pauses_every_replica_until_its_delay(
     assert during_pause == []
     code, _, body = one.http_get(one.http_base + "/metrics")
     assert code == 200 and b'imagegen_gemini_quota_rate_limited{model="gemini-fleet-model"}' in body
+
+
+def test_a_light_shopper_is_not_queued_behind_a_heavy_one(make_service, redis_addr, gcs_emulator, fake_gemini):
+    fake_gemini.set_default(slow(0.3))
+    fake_gemini.hold()
+    (service,) = fleet(make_service, redis_addr, gcs_emulator, fake_gemini, 1, MODEL_CONCURRENCY="1")
+    heavy = [generate(service, (WATCH, n), user_id="heavy-shopper").generation_id for n in range(1, 11)]
+    wait_for(lambda: fake_gemini.in_flight == 1, timeout=60, what="the heavy shopper's first drawing")
+    light = generate(service, (MUG, 1), user_id="light-shopper").generation_id
+    assert status(service, light).queue_position <= 1  # behind one of the heavy's ten, not nine
+    assert status(service, heavy[-1]).queue_position >= 8
+    fake_gemini.release()
+    order: list[str] = []
+
+    def all_done() -> bool:
+        for generation_id in [*heavy, light]:
+            if generation_id not in order and status(service, generation_id).status == "completed":
+                order.append(generation_id)
+        return len(order) == 11
+
+    wait_for(all_done, timeout=60, interval=0.02, what="every drawing")
+    assert order.index(light) <= 2, order.index(light)
 
 
 def test_a_waiting_shopper_is_told_position_and_estimate_and_can_cancel(

@@ -6,7 +6,8 @@ import threading
 
 import pytest
 
-from imagegen.errors import PeerUnavailable
+from imagegen.domain import Picture
+from imagegen.errors import GenerationFailed, PeerUnavailable
 from imagegen.queue import Job, lane_for
 from imagegen.queue.memory import MemoryQueue
 from imagegen.queue.redis import RedisQueue
@@ -47,10 +48,11 @@ def test_a_job_is_taken_with_its_payload_and_acked_once(make_queue):
     claimed = queue.take("c1")
     assert (claimed.job, claimed.attempts, claimed.poisoned) == (job("g1", "alice"), 1, False)
     assert claimed.waited_seconds >= 0
-    assert queue.position("g1") == 0 and queue.depth().running == 1
+    assert queue.position("g1") == 0 and queue.depth().running == 1 and queue.holds("g1")
     assert queue.take("c1") is None
     assert queue.ack("g1") is True and queue.ack("g1") is False
     assert queue.position("g1") is None and (queue.depth().waiting, queue.depth().running) == (0, 0)
+    assert not queue.holds("g1")
 
 
 def test_a_light_shopper_is_not_queued_behind_a_heavy_ones_twenty(make_queue):
@@ -156,6 +158,22 @@ def test_a_blocked_take_wakes_when_another_replica_enqueues(make_queue):
     assert claimed.job.generation_id == "g1"
 
 
+def test_waiting_for_work_takes_nothing_and_wakes_when_another_replica_enqueues(make_queue):
+    one, two = make_queue(), make_queue()
+    one.take("c1")  # the first take looks for abandoned leases; waits within a quarter lease need not
+    assert one.wait_for_work(LEASE / 8) is False
+    two.enqueue(job("g1"))
+    assert one.wait_for_work(0.3) is True and one.wait_for_work(0.3) is True  # still there: nothing taken
+    assert one.position("g1") == 0 and one.depth().waiting == 1
+    one.ack(one.take("c1").job.generation_id)
+    woken = []
+    waiter = threading.Thread(target=lambda: woken.append(one.wait_for_work(10)))
+    waiter.start()
+    two.enqueue(job("g2"))
+    waiter.join(10)
+    assert woken == [True]
+
+
 def test_two_consumers_each_take_a_job_exactly_once(make_queue):
     one, two = make_queue(), make_queue()
     for number in range(30):
@@ -217,3 +235,98 @@ def test_many_threads_on_two_replicas_take_every_job_exactly_once(make_queue):
         thread.join(60)
     assert sorted(taken) == sorted(f"g{n}" for n in range(60))
     assert (queues[1].depth().waiting, queues[1].depth().running) == (0, 0)
+
+
+class _Drawings:
+    """A generator that counts its drawings; the first fails when told to."""
+
+    name = "counting"
+
+    def __init__(self, fail_first: bool = False) -> None:
+        self.calls = 0
+        self._fail_first = fail_first
+
+    def generate(self, request, progress):
+        from tests.unit.fakes import png
+
+        self.calls += 1
+        if self._fail_first and self.calls == 1:
+            raise GenerationFailed("the model refused this one")
+        return Picture(png(), "image/png")
+
+
+class _MissedEnds:
+    """The status store, but Redis misses the first `misses` final writes (complete or fail): they raise."""
+
+    def __init__(self, statuses, misses: int = 1) -> None:
+        self._statuses = statuses
+        self.misses = misses
+
+    def __getattr__(self, name):
+        return getattr(self._statuses, name)
+
+    def _ended(self, name: str, *args):
+        if self.misses > 0:
+            self.misses -= 1
+            self._statuses.disown(args[0])  # as an end does: this replica stops renewing its status lease
+            raise PeerUnavailable("shared state (Redis at 127.0.0.1)", "no answer in time")
+        return getattr(self._statuses, name)(*args)
+
+    def complete(self, *args):
+        return self._ended("complete", *args)
+
+    def fail(self, *args):
+        return self._ended("fail", *args)
+
+
+def _shop_on_redis(redis_addr: str, generator, lease: float = LEASE, misses: int = 1):
+    """The use cases wired as the service wires them, on the real Redis: queue, statuses, workers."""
+    from imagegen.observability import Metrics
+    from imagegen.state.redis import redis_state
+    from imagegen.usecases.pending import Pending
+    from imagegen.usecases.queue import GenerationQueue
+    from imagegen.usecases.run import RunGeneration
+    from imagegen.usecases.start import CartRequest, Drawing, StartGeneration
+    from imagegen.usecases.status import ReadStatus
+    from tests.unit.fakes import FakePictures, FakeShop, MemoryStore
+
+    client = connect(redis_addr, timeout_seconds=2)
+    queue = RedisQueue(client, lease_seconds=lease, addr=redis_addr)
+    state = redis_state(redis_addr, status_max_entries=100, status_ttl_seconds=600, lease_seconds=lease,
+                        client=client, still_queued=queue.holds)
+    statuses = _MissedEnds(state.statuses, misses)
+    metrics, store = Metrics(), MemoryStore()
+    pending = Pending(statuses, state.in_flight, metrics)
+    run = RunGeneration(pictures=FakePictures(), generator=generator, store=store, statuses=statuses,
+                        results=state.results, pending=pending, metrics=metrics)
+    workers = GenerationQueue(queue, run, pending, statuses, metrics, workers=1, queue_limit=16,
+                              max_wait_seconds=60, lease_seconds=lease, consumer="replica-a", shop_wide=True)
+    workers.start()
+    start = StartGeneration(cart=FakeShop({"alice": [("MUG", 1)]}), catalog=FakeShop(), store=store, state=state,
+                            queue=workers, pending=pending, metrics=metrics, drawing=Drawing(generator.name, 256))
+    return (lambda: start(CartRequest(user_id="alice"))), ReadStatus(state.statuses, queue), statuses, (
+        lambda: (workers.shutdown(1), state.close()))
+
+
+@pytest.mark.parametrize("missed", ["completed", "failed"])
+def test_a_job_whose_end_redis_missed_stays_queued_reads_processing_and_is_drawn_again(redis_addr, missed):
+    drawings = _Drawings(fail_first=missed == "failed")  # failed: Redis misses the failure's record
+    start, read, statuses, close = _shop_on_redis(redis_addr, drawings)
+    try:
+        record = start()
+        seen: list[tuple[str, str]] = []
+
+        def ended():
+            standing = read(record.id)
+            seen.append((standing.generation.status, standing.generation.error_message))
+            return standing.generation.status != "processing"
+
+        wait_for(ended, timeout=30, interval=0.02, what="the generation to end")
+        # Never acked while its end was unrecorded: taken again after its lease (the status lease lapsed by
+        # then too, and the reader did not call it interrupted), drawn again and recorded this time.
+        assert seen[-1][0] == "completed", seen[-1]
+        assert set(seen[:-1]) <= {("processing", "")}, set(seen)
+        assert drawings.calls == 2 and statuses.misses == 0
+    finally:
+        close()
+

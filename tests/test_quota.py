@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from imagegen.errors import PeerUnavailable
-from imagegen.quota import GeminiQuota, QuotaPolicy, QuotaTimeout
+from imagegen.quota import FirstCallGate, GeminiQuota, QuotaPolicy, QuotaTimeout
 from imagegen.quota.memory import MemoryQuotaStore
 from imagegen.quota.redis import RedisQuotaStore
 from imagegen.redis_connect import connect
@@ -148,3 +148,28 @@ def test_redis_away_is_peer_unavailable(redis_server, redis_addr):
         quota.acquire(MODEL, timeout=0.1)
     redis_server.start()
     quota.release(quota.acquire(MODEL, timeout=1))
+
+
+def test_a_slot_reserved_before_a_job_is_taken_serves_the_workers_first_call_or_is_given_back(make_store):
+    one, two = replicas(make_store, per_minute=1)
+    gate = FirstCallGate(one, MODEL)
+    reserved = gate.reserve(timeout=1)
+    assert reserved is not None and two.reserve(MODEL, timeout=0.1) is None  # the minute's one call is taken
+    with gate.handed(reserved):
+        with one.call(MODEL, timeout=0.1) as slot:  # the worker's call: no wait, no second call counted
+            assert slot is reserved
+    assert two.reserve(MODEL, timeout=0.1) is None  # it was sent: the minute stays spent
+    assert one.state(MODEL).calls_last_minute == 1
+
+
+def test_a_reserved_slot_no_call_used_is_given_back_and_not_counted_in_the_minute(make_store):
+    one, two = replicas(make_store, per_minute=1, max_concurrent=1)
+    gate = FirstCallGate(one, MODEL)
+    with gate.handed(gate.reserve(timeout=1)):
+        pass  # the job needed no call (cancelled, failed before drawing)
+    again = gate.reserve(timeout=0.1)
+    assert again is not None  # the minute's call and the concurrency slot came back
+    gate.release(again)  # no job to take after all
+    assert two.reserve(MODEL, timeout=0.1) is not None
+    assert one.state(MODEL).calls_last_minute == 1
+

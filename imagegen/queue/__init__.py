@@ -57,6 +57,10 @@ class GenerationQueue(Protocol):
         """The next job in fair order (handed-back, then abandoned, then waiting), waiting up to block_seconds."""
         ...
 
+    def wait_for_work(self, block_seconds: float) -> bool:
+        """Waits up to block_seconds until a take may find a job (waiting, handed back or abandoned); takes none."""
+        ...
+
     def renew(self, consumer: str, generation_id: str) -> bool:
         """Extends the lease of a running job; False when it is no longer this consumer's (reclaimed or ended)."""
         ...
@@ -79,6 +83,10 @@ class GenerationQueue(Protocol):
         Never rises while a job waits: a newcomer placed ahead of a heavy lane's later jobs (the fairness)
         holds their number instead of raising it.
         """
+        ...
+
+    def holds(self, generation_id: str) -> bool:
+        """Whether the job is in the queue, waiting or running (cheaper than its position)."""
         ...
 
     def depth(self) -> Depth:

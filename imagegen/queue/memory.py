@@ -66,6 +66,16 @@ class MemoryQueue:
                 # Abandoned leases end without a notification: look again at least every quarter lease.
                 self._changed.wait(min(remaining, self._lease / 4))
 
+    def wait_for_work(self, block_seconds: float) -> bool:
+        deadline = self._clock() + block_seconds
+        with self._changed:
+            while not (self._waiting or self._returned or self._abandoned(self._clock()) is not None):
+                remaining = deadline - self._clock()
+                if remaining <= 0:
+                    return False
+                self._changed.wait(min(remaining, self._lease / 4))
+            return True
+
     def renew(self, consumer: str, generation_id: str) -> bool:
         with self._changed:
             entry = self._entries.get(generation_id)
@@ -120,6 +130,10 @@ class MemoryQueue:
                 rank = len(self._returned) + bisect.bisect_left(self._waiting, item)
             entry.lowest = rank if entry.lowest is None else min(entry.lowest, rank)
             return entry.lowest
+
+    def holds(self, generation_id: str) -> bool:
+        with self._changed:
+            return generation_id in self._entries
 
     def depth(self) -> Depth:
         with self._changed:

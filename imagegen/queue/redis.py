@@ -198,8 +198,8 @@ if not rank then
   if not rank then return 0 end
   rank = rank + redis.call('ZCARD', P .. 'returned')
 end
-if fields[2] and tonumber(fields[2]) < rank then return tonumber(fields[2]) end
-redis.call('HSET', job, 'low', rank)
+if fields[2] and tonumber(fields[2]) <= rank then return tonumber(fields[2]) end
+redis.call('HSET', job, 'low', rank)  -- written only when it falls: a status read is mostly read-only
 return rank
 """
 
@@ -225,19 +225,43 @@ class RedisQueue:
 
     def take(self, consumer: str, block_seconds: float = 0.0) -> Claimed | None:
         deadline = time.monotonic() + block_seconds
+        look = True
         while True:
             scan = time.monotonic() >= self._next_scan
-            answer = self._run("take", consumer, self._lease_ms, self._max_attempts, "1" if scan else "0")
-            if scan and answer[0] not in (2, 3):  # nothing abandoned: look again in a quarter lease
-                self._next_scan = time.monotonic() + self._lease_ms / 4000
-            if answer[0] != 0:
-                return _claimed(answer)
+            if look or scan:
+                answer = self._run("take", consumer, self._lease_ms, self._max_attempts, "1" if scan else "0")
+                if scan and answer[0] not in (2, 3):  # nothing abandoned: look again in a quarter lease
+                    self._next_scan = time.monotonic() + self._lease_ms / 4000
+                if answer[0] != 0:
+                    return _claimed(answer)
+                woken_after = answer[1]
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return None
             wait = min(remaining, self._max_block, max(0.0, self._next_scan - time.monotonic()) + 0.001)
             with self._calling():
-                self._client.xread({PREFIX + "wake": answer[1]}, count=1, block=max(1, int(wait * 1000)))
+                # Nothing was enqueued or handed back since the script looked: no need to look again.
+                look = bool(self._client.xread({PREFIX + "wake": woken_after}, count=1,
+                                               block=max(1, int(wait * 1000))))
+
+    def wait_for_work(self, block_seconds: float) -> bool:
+        deadline = time.monotonic() + block_seconds
+        with self._calling(), self._client.pipeline(transaction=False) as pipe:
+            pipe.xrevrange(PREFIX + "wake", count=1)  # first: an enqueue after it wakes the read below
+            pipe.zcard(PREFIX + "order")
+            pipe.zcard(PREFIX + "returned")
+            last, waiting, returned = pipe.execute()
+        if waiting or returned:
+            return True
+        while (remaining := deadline - time.monotonic()) > 0:
+            scan_in = self._next_scan - time.monotonic()
+            if scan_in <= 0:
+                return True  # a take must look for abandoned leases
+            with self._calling():
+                if self._client.xread({PREFIX + "wake": last[0][0] if last else "0-0"}, count=1,
+                                      block=max(1, int(min(remaining, self._max_block, scan_in + 0.001) * 1000))):
+                    return True
+        return False
 
     def renew(self, consumer: str, generation_id: str) -> bool:
         return bool(self._run("renew", consumer, generation_id))
@@ -254,6 +278,10 @@ class RedisQueue:
     def position(self, generation_id: str) -> int | None:
         rank = int(self._run("position", generation_id))
         return None if rank < 0 else rank
+
+    def holds(self, generation_id: str) -> bool:
+        with self._calling():
+            return bool(self._client.exists(PREFIX + "job:" + generation_id))
 
     def depth(self) -> Depth:
         with self._calling(), self._client.pipeline(transaction=False) as pipe:

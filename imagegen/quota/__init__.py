@@ -19,6 +19,7 @@ from typing import Protocol
 from imagegen.errors import ModelUnavailable
 
 OK, RATE_LIMITED, ERROR = "ok", "rate_limited", "error"
+UNUSED = "unused"  # a reserved slot released without a call: neither the minute nor the limit counts it
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,10 +113,22 @@ class GeminiQuota:
         self._poll = poll_seconds  # other replicas' releases are not announced: ask again this often at most
         self._clock = clock
         self._released = threading.Condition()
+        self._handed = threading.local()  # a slot reserved for this thread's next call (see handed)
         self.rate_limited_here = 0  # 429s reported by this process
 
     def acquire(self, model: str, timeout: float) -> Slot:
         """Waits until a call to model may be sent; raises QuotaTimeout after timeout seconds."""
+        handed = getattr(self._handed, "slot", None)
+        if handed is not None and handed.model == model:
+            self._handed.slot = None
+            return handed
+        slot = self.reserve(model, timeout)
+        if slot is None:
+            raise QuotaTimeout()
+        return slot
+
+    def reserve(self, model: str, timeout: float) -> Slot | None:
+        """A slot for one call to model, waiting up to timeout seconds for one; None when none came."""
         deadline = self._clock() + timeout
         token = uuid.uuid4().hex
         while True:
@@ -124,9 +137,21 @@ class GeminiQuota:
                 return Slot(self, model, token)
             remaining = deadline - self._clock()
             if remaining <= 0:
-                raise QuotaTimeout()
+                return None
             with self._released:
                 self._released.wait(min(remaining, max(0.005, grant.retry_in_seconds), self._poll))
+
+    @contextlib.contextmanager
+    def handed(self, slot: Slot) -> Iterator[None]:
+        """Within it, this thread's first call to the slot's model uses the slot; unused, it is given back."""
+        self._handed.slot = slot
+        try:
+            yield
+        finally:
+            if getattr(self._handed, "slot", None) is slot:
+                self._handed.slot = None
+                slot.outcome = UNUSED
+                self.release(slot)
 
     def release(self, slot: Slot) -> None:
         """Frees the slot with its outcome."""
@@ -159,3 +184,26 @@ def next_pause(streak: int, retry_after: float | None, policy: QuotaPolicy) -> f
     if retry_after is not None and retry_after > 0:
         return min(retry_after, policy.max_pause_seconds)
     return min(policy.max_pause_seconds, policy.base_pause_seconds * 2 ** max(0, streak - 1))
+
+
+class FirstCallGate:
+    """A slot for the next call to the chain's first model, reserved before a job is taken from the queue:
+    work the quota cannot send yet waits in the queue, in its place, not in a worker that shows it started."""
+
+    def __init__(self, quota: GeminiQuota, model: str) -> None:
+        self._quota = quota
+        self._model = model
+
+    def reserve(self, timeout: float) -> Slot | None:
+        """A slot, waiting up to timeout seconds; None when the quota gave none."""
+        return self._quota.reserve(self._model, timeout)
+
+    def release(self, slot: Slot) -> None:
+        """Gives a reserved slot back unused (no job to take after all)."""
+        slot.outcome = UNUSED
+        self._quota.release(slot)
+
+    def handed(self, slot: Slot) -> contextlib.AbstractContextManager[None]:
+        """Within it, the worker's first call to the model uses the slot (given back if none is made)."""
+        return self._quota.handed(slot)
+

@@ -8,13 +8,13 @@ import threading
 import time
 from collections.abc import Callable
 
-from imagegen.quota import OK, RATE_LIMITED, Grant, QuotaPolicy, QuotaState, next_pause
+from imagegen.quota import OK, RATE_LIMITED, UNUSED, Grant, QuotaPolicy, QuotaState, next_pause
 
 
 @dataclasses.dataclass
 class _Model:
     slots: dict[str, float] = dataclasses.field(default_factory=dict)  # token -> lease end
-    calls: collections.deque = dataclasses.field(default_factory=collections.deque)  # send times, last minute
+    calls: collections.deque = dataclasses.field(default_factory=collections.deque)  # (send time, token), last minute
     paused_until: float = 0.0
     adaptive: float = 0.0  # 0: no cut in force
     cut_until: float = 0.0
@@ -41,8 +41,8 @@ class MemoryQuotaStore:
                 return Grant(False, 0.05)
             if policy.per_minute:
                 if len(state.calls) >= policy.per_minute:
-                    return Grant(False, state.calls[0] + 60 - now)
-                state.calls.append(now)
+                    return Grant(False, state.calls[0][0] + 60 - now)
+                state.calls.append((now, token))
             state.slots[token] = now + policy.slot_lease_seconds
             return Grant(True)
 
@@ -51,7 +51,9 @@ class MemoryQuotaStore:
         with self._lock:
             state = self._fresh(model, now)
             held = state.slots.pop(token, None) is not None
-            if outcome == OK:
+            if outcome == UNUSED:  # reserved and never sent: the minute does not count it
+                state.calls = collections.deque(call for call in state.calls if call[1] != token)
+            elif outcome == OK:
                 state.streak = 0
                 if state.adaptive:
                     state.adaptive += 1 / state.adaptive
@@ -87,7 +89,7 @@ class MemoryQuotaStore:
         state = self._models[model]
         for token in [t for t, end in state.slots.items() if end <= now]:
             del state.slots[token]
-        while state.calls and state.calls[0] <= now - 60:
+        while state.calls and state.calls[0][0] <= now - 60:
             state.calls.popleft()
         if state.adaptive and state.cut_until <= now:
             state.adaptive = 0.0

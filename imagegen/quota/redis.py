@@ -53,7 +53,9 @@ _RELEASE = _LIB + """
 local token, outcome, retry_after, max = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local base, top, forget = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
 local held = redis.call('ZREM', KEYS[1], token)
-if outcome == 'ok' then
+if outcome == 'unused' then
+  redis.call('ZREM', KEYS[2], token)
+elseif outcome == 'ok' then
   redis.call('DEL', KEYS[5])
   local cut = tonumber(redis.call('HGET', KEYS[4], 'limit') or '0')
   if cut > 0 then

@@ -143,9 +143,41 @@ class RememberingQueue:
         self._queued(job.generation_id, lambda: self._queue.enqueue(job))
         return added
 
-    def __getattr__(self, name: str) -> object:
-        # Every other queue call passes through unchanged, whatever the queue grows.
-        return getattr(self._queue, name)
+    def take(self, consumer: str, block_seconds: float = 0.0) -> shared_queue.Claimed | None:
+        """The queue's next job in fair order."""
+        return self._queue.take(consumer, block_seconds)
+
+    def wait_for_work(self, block_seconds: float) -> bool:
+        """Waits until a take may find a job."""
+        return self._queue.wait_for_work(block_seconds)
+
+    def renew(self, consumer: str, generation_id: str) -> bool:
+        """Extends a running job's lease."""
+        return self._queue.renew(consumer, generation_id)
+
+    def ack(self, generation_id: str) -> bool:
+        """Removes a finished job."""
+        return self._queue.ack(generation_id)
+
+    def hand_back(self, consumer: str, generation_id: str) -> bool:
+        """Returns a running job at once."""
+        return self._queue.hand_back(consumer, generation_id)
+
+    def cancel(self, generation_id: str) -> bool:
+        """Withdraws a job that has not started."""
+        return self._queue.cancel(generation_id)
+
+    def position(self, generation_id: str) -> int | None:
+        """How many jobs the shop starts before this one."""
+        return self._queue.position(generation_id)
+
+    def holds(self, generation_id: str) -> bool:
+        """Whether the job is in the queue, waiting or running."""
+        return self._queue.holds(generation_id)
+
+    def depth(self) -> shared_queue.Depth:
+        """Waiting and running jobs across the shop."""
+        return self._queue.depth()
 
 
 def _created(value: Generation | Held) -> float:

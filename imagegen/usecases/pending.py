@@ -58,9 +58,9 @@ class Pending:
         with self._lock:
             return list(self._keys.items())
 
-    def fail(self, generation_id: str, message: str) -> None:
-        """Marks a generation failed, quietly (see quietly)."""
-        self.quietly(self._statuses.fail, generation_id, message)
+    def fail(self, generation_id: str, message: str) -> bool:
+        """Marks a generation failed, quietly (see quietly); False when the shared state missed it."""
+        return self.quietly(self._statuses.fail, generation_id, message)
 
     def stop(self) -> None:
         """Stops accepting new generations."""
@@ -77,14 +77,15 @@ class Pending:
             log.warning("shutdown grace period ended with generations unfinished", extra={"count": len(unfinished)})
         return len(unfinished)
 
-    def quietly(self, call: Callable[..., object], *args: object) -> None:
-        """Runs a shared-state update whose loss (Redis briefly away) must not end the work at hand.
+    def quietly(self, call: Callable[..., object], *args: object) -> bool:
+        """Runs a shared-state update whose loss (Redis briefly away) must not end the work at hand; True
+        when it was made.
 
         Once one is lost during shutdown the rest are skipped: each would wait out the Redis timeout too,
         holding the exit past the grace period (the generations' leases end them for other replicas).
         """
         if self._state_lost:
-            return
+            return False
         try:
             call(*args)
         except PeerUnavailable as error:
@@ -93,3 +94,5 @@ class Pending:
                 self._state_lost = True
                 log.warning("shared state unavailable while shutting down: unfinished generations are left "
                             "to their leases")
+            return False
+        return True

@@ -1,5 +1,7 @@
-"""Queuing and working off generations: accepted jobs wait in the shop's queue; this process's workers take
-them in fair order, run them under a renewed lease and ack them; shutdown ends or hands back what is left.
+"""Queuing and working off generations: accepted jobs wait in the shop's queue; this process's taker takes
+them in fair order whenever one of its workers is free, and the worker runs the job under a renewed lease and
+acks it; shutdown ends or hands back what is left. One taker per process, not one per worker: idle workers
+cost the queue nothing (with Redis, one blocking read per replica, not a poll per worker).
 
 With one process the queue is in memory and the rules are today's: GENERATION_QUEUE_LIMIT waiting beyond
 MODEL_CONCURRENCY running, and what waited past GENERATION_MAX_WAIT_SECONDS expires. With Redis the queue
@@ -9,9 +11,12 @@ lease), and a replica shutting down hands its running jobs back at once when the
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import queue as local_queue
 import threading
 import time
+from typing import Protocol
 
 from imagegen import queue as shared_queue
 from imagegen.errors import PeerUnavailable, QueueFull, ShuttingDown
@@ -19,7 +24,7 @@ from imagegen.estimate import Estimator
 from imagegen.observability import Metrics, bound, continued
 from imagegen.state import StatusStore
 from imagegen.usecases.pending import SHUT_DOWN, Pending
-from imagegen.usecases.run import Job, RunGeneration
+from imagegen.usecases.run import UNRECORDED, Job, RunGeneration
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +32,24 @@ POISONED = ("this picture could not be drawn: the service stopped while drawing 
             "please try a different cart or try again later")
 
 
+class StartGate(Protocol):
+    """What a job needs before it is taken (the model quota's next call): reserved first, handed to the worker."""
+
+    def reserve(self, timeout: float) -> object | None:
+        """A reservation, waiting up to timeout seconds; None when none came."""
+        ...
+
+    def release(self, reservation: object) -> None:
+        """Gives back a reservation no job used."""
+        ...
+
+    def handed(self, reservation: object) -> contextlib.AbstractContextManager[None]:
+        """Within it, the worker's thread uses the reservation (given back if it does not)."""
+        ...
+
+
 class GenerationQueue:
-    """Puts accepted jobs in the shop's queue and runs MODEL_CONCURRENCY worker threads taking from it."""
+    """Puts accepted jobs in the shop's queue and runs MODEL_CONCURRENCY worker threads fed by one taker."""
 
     def __init__(
         self,
@@ -45,6 +66,7 @@ class GenerationQueue:
         consumer: str,
         shop_wide: bool = False,
         estimator: Estimator | None = None,
+        gate: StartGate | None = None,
     ) -> None:
         self.queue = queue
         self._run = run
@@ -58,20 +80,22 @@ class GenerationQueue:
         self._consumer = consumer
         self._shop_wide = shop_wide  # the queue outlives this process: hand work back rather than fail it
         self._estimator = estimator
+        self._gate = gate  # with the model's quota: a job is taken only once a call may be sent for it
         self._stopping = threading.Event()
         self._closed = threading.Event()  # shutdown is over: leases are no longer renewed
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._running: dict[str, Job] = {}
         self._handed_back: set[str] = set()
-        self._threads: list[threading.Thread] = []
+        self._free = threading.Semaphore(workers)  # workers with nothing to do: the taker takes one job each
+        self._taken: local_queue.SimpleQueue[tuple[shared_queue.Claimed, object | None] | None] = (
+            local_queue.SimpleQueue())
 
     def start(self) -> None:
-        """Starts the worker threads and the lease renewal."""
+        """Starts the worker threads, the taker feeding them and the lease renewal."""
         for number in range(self._workers):
-            thread = threading.Thread(target=self._work, name=f"generation-{number}", daemon=True)
-            thread.start()
-            self._threads.append(thread)
+            threading.Thread(target=self._work, name=f"generation-{number}", daemon=True).start()
+        threading.Thread(target=self._take, name="queue-taker", daemon=True).start()
         threading.Thread(target=self._renew, name="queue-lease", daemon=True).start()
 
     def submit(self, job: Job) -> None:
@@ -138,24 +162,57 @@ class GenerationQueue:
                 self._pending.fail(generation_id, SHUT_DOWN)
                 self._pending.forget(generation_id, cache_key)
 
-    def _work(self) -> None:
+    def _take(self) -> None:
+        """Takes a job from the queue whenever a worker is free and hands it to one; at shutdown, stops them."""
         while not self._stopping.is_set():
+            if not self._free.acquire(timeout=1.0):
+                continue
             try:
-                claimed = self.queue.take(self._consumer, block_seconds=1.0)
+                taken = self._take_one()
             except PeerUnavailable as error:
                 log.warning("the generation queue cannot be read", extra={"reason": str(error)})
+                taken = None
                 self._stopping.wait(1.0)
-                continue
-            if claimed is None:
-                continue
-            if self._stopping.is_set():  # taken as shutdown began: the next replica starts it
-                self._pending.quietly(self.queue.hand_back, self._consumer, claimed.job.generation_id)
-                return
+            if taken is None:
+                self._free.release()
+            else:
+                self._taken.put(taken)
+        for _ in range(self._workers):
+            self._taken.put(None)
+
+    def _take_one(self) -> tuple[shared_queue.Claimed, object | None] | None:
+        """The next job, with the gate's reservation for it when there is a gate."""
+        if self._gate is None:
+            claimed = self.queue.take(self._consumer, block_seconds=1.0)
+            return None if claimed is None else (claimed, None)
+        # Work first, then the call's slot, then the job: no slot is held while the queue is empty, and
+        # a job the quota cannot send yet keeps its place (and its honest position) in the queue.
+        if not self.queue.wait_for_work(1.0) or (reservation := self._gate.reserve(1.0)) is None:
+            return None
+        try:
+            claimed = self.queue.take(self._consumer)
+        except PeerUnavailable:
+            self._pending.quietly(self._gate.release, reservation)
+            raise
+        if claimed is None:  # another replica took it
+            self._pending.quietly(self._gate.release, reservation)
+            return None
+        return claimed, reservation
+
+    def _work(self) -> None:
+        while (taken := self._taken.get()) is not None:
+            claimed, reservation = taken
             try:
-                self._handle(claimed)
+                with self._gate.handed(reservation) if reservation is not None else contextlib.nullcontext():
+                    if self._stopping.is_set():  # taken as shutdown began: the next replica starts it
+                        self._pending.quietly(self.queue.hand_back, self._consumer, claimed.job.generation_id)
+                        continue
+                    self._handle(claimed)
             except Exception:  # noqa: BLE001 (left in the queue, the job is taken again after its lease)
                 log.exception("a queued generation could not be handled", extra={
                     "generation_id": claimed.job.generation_id})
+            finally:
+                self._free.release()
 
     def _handle(self, claimed: shared_queue.Claimed) -> None:
         generation_id = claimed.job.generation_id
@@ -177,8 +234,8 @@ class GenerationQueue:
             return
         self._metrics.queue_wait.observe(claimed.waited_seconds)
         if claimed.waited_seconds > self._max_wait:
-            self._run.expire(job, claimed.waited_seconds)
-            self.queue.ack(generation_id)
+            if self._run.expire(job, claimed.waited_seconds):
+                self.queue.ack(generation_id)
             return
         if not self._statuses.own(generation_id):  # cancelled (or ended) while it waited
             self._pending.forget(generation_id, job.cache_key)
@@ -196,7 +253,8 @@ class GenerationQueue:
                 self._idle.notify_all()
         if outcome == "completed" and self._estimator is not None:
             self._estimator.record(time.monotonic() - started)
-        if not handed_back:
+        # Acked only once its end is recorded: else a reader would find it neither queued nor ended.
+        if not handed_back and outcome != UNRECORDED:
             self._pending.quietly(self.queue.ack, generation_id)
 
     def _renew(self) -> None:

@@ -22,6 +22,7 @@ from imagegen.variants import store_variants
 log = logging.getLogger(__name__)
 
 _EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
+UNRECORDED = "unrecorded"  # the shared state missed the end: the job stays queued and is drawn again
 QUEUE_EXPIRED = ("the shop is very busy right now and your picture could not be started; "
                  "please try again in a minute")
 
@@ -92,46 +93,64 @@ class RunGeneration:
     def __call__(self, job: Job) -> str:
         """Draws the job; its status ends completed or failed with a message a shopper understands.
 
-        Returns the outcome: completed or failed."""
+        Returns the outcome: completed, failed, or UNRECORDED when the shared state missed the end (nothing
+        is recorded instead: the job must stay in the queue, to be drawn again after its lease)."""
         outcome = "failed"
         with bound(generation_id=job.generation_id):
             try:
                 name, reusable, variants = self._generate(job)
                 url = self._store.url_for(name)
-                self._statuses.complete(job.generation_id, url, variants)
-                if reusable:
-                    self._pending.quietly(self._results.put, job.cache_key, name)
-                outcome = "completed"
-                log.info("generation completed", extra={"image_url": url})
             except GenerationFailed as error:
-                self._pending.fail(job.generation_id, str(error))
+                outcome = self._failed(job, str(error))
                 log.warning("generation failed", extra={"reason": str(error)})
             except NotFound:
-                self._pending.fail(job.generation_id, "the background picture is no longer available; upload it again")
+                outcome = self._failed(job, "the background picture is no longer available; upload it again")
                 log.warning("generation failed: background vanished", extra={"background": job.background_name})
             except StoreError as error:
-                self._pending.fail(job.generation_id, "the image could not be saved; please try again in a moment")
+                outcome = self._failed(job, "the image could not be saved; please try again in a moment")
                 log.error("generation failed: store error", extra={"reason": str(error)})
             except PeerUnavailable as error:  # the shared state went away mid-generation
-                self._pending.fail(job.generation_id, "the image generation was interrupted; please try again")
+                outcome = self._failed(job, "the image generation was interrupted; please try again")
                 log.error("generation failed: a peer is unavailable", extra={"reason": str(error)})
             except Exception:  # noqa: BLE001 (a generation must end completed or failed, whatever happens)
-                self._pending.fail(job.generation_id, "an unexpected error stopped the image generation; please try again")
+                outcome = self._failed(job, "an unexpected error stopped the image generation; please try again")
                 log.exception("generation crashed")
+            else:
+                outcome = self._completed(job, url, variants, name if reusable else None)
             finally:
-                elapsed = time.monotonic() - job.accepted
-                self._count(outcome, job.style)
-                self._metrics.latency.labels(generator=self._generator.name, outcome=outcome).observe(elapsed)
+                if outcome != UNRECORDED:  # else it has not ended: counted when it does
+                    elapsed = time.monotonic() - job.accepted
+                    self._count(outcome, job.style)
+                    self._metrics.latency.labels(generator=self._generator.name, outcome=outcome).observe(elapsed)
                 self._pending.forget(job.generation_id, job.cache_key)
         return outcome
 
-    def expire(self, job: Job, waited: float) -> None:
-        """Ends a generation that waited in the queue past its budget, without drawing it."""
+    def _completed(self, job: Job, url: str, variants: tuple[ImageVariant, ...], reusable: str | None) -> str:
+        try:
+            self._statuses.complete(job.generation_id, url, variants)
+        except PeerUnavailable as error:
+            log.error("generation drawn but its end not recorded (a peer is unavailable): left in the queue "
+                      "to be drawn again", extra={"reason": str(error)})
+            return UNRECORDED
+        if reusable is not None:
+            self._pending.quietly(self._results.put, job.cache_key, reusable)
+        log.info("generation completed", extra={"image_url": url})
+        return "completed"
+
+    def _failed(self, job: Job, message: str) -> str:
+        return "failed" if self._pending.fail(job.generation_id, message) else UNRECORDED
+
+    def expire(self, job: Job, waited: float) -> bool:
+        """Ends a generation that waited in the queue past its budget, without drawing it; False when the
+        shared state missed that end (the job must stay queued)."""
         with bound(generation_id=job.generation_id):
-            self._pending.fail(job.generation_id, QUEUE_EXPIRED)
+            if not self._pending.fail(job.generation_id, QUEUE_EXPIRED):
+                self._pending.forget(job.generation_id, job.cache_key)
+                return False
             log.warning("generation waited too long in the queue", extra={"waited_seconds": round(waited, 1)})
             self._count("expired", job.style)
             self._pending.forget(job.generation_id, job.cache_key)
+        return True
 
     def _count(self, outcome: str, style: Style) -> None:
         self._metrics.generations.labels(outcome=outcome, style=style.name, generator=self._generator.name).inc()

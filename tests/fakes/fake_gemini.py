@@ -13,7 +13,7 @@ Point the real google-genai SDK at it with GOOGLE_GEMINI_BASE_URL / GOOGLE_VERTE
         fake.offer_models("gemini-a", "gemini-b")    # what GET /v1beta/models lists
         ...
         fake.requests[0].model, fake.requests[0].inline_images()
-        fake.hold(); ...; fake.in_flight == 8; fake.release()   # calls wait at the fake until released
+        fake.hold(); ...; fake.in_flight == 8; fake.release()   # model calls wait at the fake until released
         fake.max_in_flight                           # most calls answered at the same time so far
 """
 
@@ -318,18 +318,18 @@ class FakeGemini:
 
     @property
     def in_flight(self) -> int:
-        """Calls received and not yet answered."""
+        """Model calls received and not yet answered (a model listing is not one)."""
         with self._lock:
             return self._in_flight
 
     @property
     def max_in_flight(self) -> int:
-        """The most calls that were open at the same time since the start (or the last clear())."""
+        """The most model calls that were open at the same time since the start (or the last clear())."""
         with self._lock:
             return self._max_in_flight
 
     def hold(self) -> None:
-        """From now on, calls wait (unanswered) until release()."""
+        """From now on, model calls wait (unanswered) until release(); a model listing is still answered."""
         self._open.clear()
 
     def release(self) -> None:
@@ -437,14 +437,18 @@ class FakeGemini:
                     body=body,
                 )
                 answer = fake._next_answer(recorded)
+                if recorded.method == "GET" and _LIST_PATH.match(recorded.path.split("?", 1)[0]):
+                    # The service lists models once at start: held, it would pass for a drawing in flight.
+                    self._answer(answer)
+                    return
                 fake._opened(+1)
                 try:
+                    fake._open.wait()
                     self._answer(answer)
                 finally:
                     fake._opened(-1)
 
             def _answer(self, answer: Answer) -> None:
-                fake._open.wait()
                 if answer.delay and fake._stopping.wait(answer.delay):
                     self.close_connection = True
                     return
