@@ -32,6 +32,9 @@ def peer_env(stack) -> dict[str, str]:
         "IMAGE_SIZE": "512",
         # Test modules send many carts without a user_id (one shared count): the limit has tests of its own.
         "RATE_LIMIT_PER_USER": "0",
+        # The status window after SIGTERM has tests of its own (test_shutdown_status.py); elsewhere its 3 s
+        # would only lengthen every stop.
+        "SHUTDOWN_STATUS_SECONDS": "0",
     }
 
 
@@ -67,6 +70,14 @@ def gcs_emulator():
 def replica_env(redis_addr: str, emulator) -> dict[str, str]:
     """What several replicas share: Redis and a bucket (the service refuses Redis with the local store)."""
     return {**emulator.env(), "PROJECT_ID": "test-project", "REDIS_ADDR": redis_addr}
+
+
+def started_together(make_service, env: dict[str, str], count: int) -> list[ServiceProcess]:
+    """Starts `count` services with one environment side by side (their start-ups overlap), each serving."""
+    services = [make_service(env, wait=False) for _ in range(count)]
+    for service in services:
+        service.wait_serving()
+    return services
 
 
 @pytest.fixture
