@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 
 from tests.service import ServiceProcess
@@ -97,11 +101,19 @@ def make_service(tmp_path, devstack):
         service.close()
 
 
+@contextlib.contextmanager
+def serving(env: dict[str, str], tmp_path: Path) -> Iterator[ServiceProcess]:
+    """A service with the given environment, serving, stopped on leaving (for fixtures a module shares)."""
+    process = ServiceProcess(env, tmp_path)
+    try:
+        process.wait_serving()
+        yield process
+    finally:
+        process.close()
+
+
 @pytest.fixture(scope="module")
 def service(tmp_path_factory, devstack):
     """One service with default settings (collage, local store) shared by a module's tests."""
-    tmp = tmp_path_factory.mktemp("service")
-    process = ServiceProcess(peer_env(devstack), tmp)
-    process.wait_serving()
-    yield process
-    process.close()
+    with serving(peer_env(devstack), tmp_path_factory.mktemp("service")) as process:
+        yield process
