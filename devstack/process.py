@@ -22,9 +22,8 @@ from genproto import imagegeneration_pb2_grpc as pb_grpc
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# The first health check is refused while the process starts; gRPC's default 1 s reconnect backoff (growing
-# 1.6x) would then hold every wait for SERVING up to a second or more after the port is open.
-# (The minimum connect timeout, grpc.min_reconnect_backoff_ms, keeps its 20 s.)
+# The first health check is refused while the process starts: gRPC's default 1 s reconnect backoff would hold
+# every wait for SERVING a second or more past the port opening (the 20 s connect timeout is kept).
 CHANNEL_OPTIONS = [("grpc.initial_reconnect_backoff_ms", 100), ("grpc.max_reconnect_backoff_ms", 250)]
 
 

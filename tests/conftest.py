@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -76,7 +76,9 @@ def replica_env(redis_addr: str, emulator) -> dict[str, str]:
     return {**emulator.env(), "PROJECT_ID": "test-project", "REDIS_ADDR": redis_addr}
 
 
-def started_together(make_service, env: dict[str, str], count: int) -> list[ServiceProcess]:
+def started_together(
+    make_service: Callable[..., ServiceProcess], env: dict[str, str], count: int
+) -> list[ServiceProcess]:
     """Starts `count` services with one environment side by side (their start-ups overlap), each serving."""
     services = [make_service(env, wait=False) for _ in range(count)]
     for service in services:
