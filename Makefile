@@ -32,10 +32,11 @@ demo: $(VENV)/.installed
 shop: $(VENV)/.installed
 	$(PY) -m devstack.shop
 
-# pytest workers (pytest-xdist): every test takes free loopback ports and its own tmp_path, so the suite
-# runs on both of a small machine's cores, a module's tests on one worker (its shared service started once);
+# pytest workers (pytest-xdist): every test takes free loopback ports and its own tmp_path, a module's tests
+# run on one worker (its shared service started once). Three on a 2-core machine: about two thirds of the
+# suite's time is spent waiting (leases, deadlines, peers held on purpose), which a third worker overlaps;
 # `make test PYTEST_WORKERS=0` runs it in one process.
-PYTEST_WORKERS ?= 2
+PYTEST_WORKERS ?= 3
 
 ## test: the whole test suite (what CI runs): system packages if missing, the kit's Go tests, then pytest
 test: system-packages $(VENV)/.installed tools

@@ -22,6 +22,10 @@ from genproto import imagegeneration_pb2_grpc as pb_grpc
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# The first health check is refused while the process starts: gRPC's default 1 s reconnect backoff would hold
+# every wait for SERVING a second or more past the port opening (the 20 s connect timeout is kept).
+CHANNEL_OPTIONS = [("grpc.initial_reconnect_backoff_ms", 100), ("grpc.max_reconnect_backoff_ms", 250)]
+
 
 def free_port() -> int:
     """A TCP port that is free on loopback right now."""
@@ -72,7 +76,7 @@ class ServiceProcess:
         self._log = open(self.log_path, "wb")
         command, cwd = self._command
         self.process = subprocess.Popen(command, cwd=cwd, env=full_env, stdout=self._log, stderr=subprocess.STDOUT)
-        self.channel = grpc.insecure_channel(f"127.0.0.1:{self.port}")
+        self.channel = grpc.insecure_channel(f"127.0.0.1:{self.port}", options=CHANNEL_OPTIONS)
         self.stub = pb_grpc.ImageGenerationServiceStub(self.channel)
         self.health = health_pb2_grpc.HealthStub(self.channel)
 

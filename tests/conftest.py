@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
 import pytest
 
 from tests.service import ServiceProcess
@@ -32,6 +36,9 @@ def peer_env(stack) -> dict[str, str]:
         "IMAGE_SIZE": "512",
         # Test modules send many carts without a user_id (one shared count): the limit has tests of its own.
         "RATE_LIMIT_PER_USER": "0",
+        # The status window after SIGTERM has tests of its own (test_shutdown_status.py); elsewhere its 3 s
+        # would only lengthen every stop.
+        "SHUTDOWN_STATUS_SECONDS": "0",
     }
 
 
@@ -69,6 +76,16 @@ def replica_env(redis_addr: str, emulator) -> dict[str, str]:
     return {**emulator.env(), "PROJECT_ID": "test-project", "REDIS_ADDR": redis_addr}
 
 
+def started_together(
+    make_service: Callable[..., ServiceProcess], env: dict[str, str], count: int
+) -> list[ServiceProcess]:
+    """Starts `count` services with one environment side by side (their start-ups overlap), each serving."""
+    services = [make_service(env, wait=False) for _ in range(count)]
+    for service in services:
+        service.wait_serving()
+    return services
+
+
 @pytest.fixture
 def make_service(tmp_path, devstack):
     """Starts a service with extra environment; every one started is stopped after the test."""
@@ -86,11 +103,19 @@ def make_service(tmp_path, devstack):
         service.close()
 
 
+@contextlib.contextmanager
+def serving(env: dict[str, str], tmp_path: Path) -> Iterator[ServiceProcess]:
+    """A service with the given environment, serving, stopped on leaving (for fixtures a module shares)."""
+    process = ServiceProcess(env, tmp_path)
+    try:
+        process.wait_serving()
+        yield process
+    finally:
+        process.close()
+
+
 @pytest.fixture(scope="module")
 def service(tmp_path_factory, devstack):
     """One service with default settings (collage, local store) shared by a module's tests."""
-    tmp = tmp_path_factory.mktemp("service")
-    process = ServiceProcess(peer_env(devstack), tmp)
-    process.wait_serving()
-    yield process
-    process.close()
+    with serving(peer_env(devstack), tmp_path_factory.mktemp("service")) as process:
+        yield process

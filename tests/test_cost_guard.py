@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from genproto import imagegeneration_pb2 as pb
-from tests.conftest import replica_env
+from tests.conftest import replica_env, started_together
 from tests.fakes.fake_gemini import FakeGemini, error, image
 from tests.service import free_port, wait_for
 from tests.test_e2e_gemini import metric_samples
@@ -146,7 +146,7 @@ def test_the_budget_reached_can_fail_generations_instead(make_service, fake_gemi
 def test_a_model_unavailable_after_its_retries_falls_back_to_the_collage_when_configured(make_service, fake_gemini):
     fake_gemini.set_default(error(503))
     service = make_service(gemini_env(fake_gemini, GEMINI_FALLBACK="collage", GEMINI_TIMEOUT_SECONDS="2",
-                                      GEMINI_TOTAL_TIMEOUT_SECONDS="3"))
+                                      GEMINI_TOTAL_TIMEOUT_SECONDS="2"))
 
     final = generate(service, 11)
 
@@ -158,7 +158,7 @@ def test_a_model_unavailable_after_its_retries_falls_back_to_the_collage_when_co
 
 def test_without_the_fallback_an_unavailable_model_fails_the_generation(make_service, fake_gemini):
     fake_gemini.set_default(error(503))
-    service = make_service(gemini_env(fake_gemini, GEMINI_TIMEOUT_SECONDS="2", GEMINI_TOTAL_TIMEOUT_SECONDS="3"))
+    service = make_service(gemini_env(fake_gemini, GEMINI_TIMEOUT_SECONDS="2", GEMINI_TOTAL_TIMEOUT_SECONDS="2"))
 
     final = generate(service, 12)
 
@@ -167,6 +167,10 @@ def test_without_the_fallback_an_unavailable_model_fails_the_generation(make_ser
 
 
 # --- the per-shopper rate limit ---------------------------------------------------------------------------
+
+
+# Long enough for the few calls a test makes inside it, short enough not to be waited out for long.
+WINDOW = 4
 
 
 def ask(service, user_id: str, quantity: int) -> pb.GenerateCartImageResponse:
@@ -192,7 +196,7 @@ def allowed_again(service, user_id: str, quantity: int) -> bool:
 
 
 def test_the_rate_limit_refuses_a_shopper_past_it_and_lets_them_back_after_the_window(make_service):
-    service = make_service({"RATE_LIMIT_PER_USER": "2", "RATE_LIMIT_WINDOW_SECONDS": "10"})
+    service = make_service({"RATE_LIMIT_PER_USER": "2", "RATE_LIMIT_WINDOW_SECONDS": str(WINDOW)})
     ask(service, "shopper-a", 1)
     ask(service, "shopper-a", 2)
 
@@ -201,13 +205,14 @@ def test_the_rate_limit_refuses_a_shopper_past_it_and_lets_them_back_after_the_w
     assert metric_samples(service)[("imagegen_rate_limited_total", ())] == 1
 
     counter = iter(range(100, 1000))
-    wait_for(lambda: allowed_again(service, "shopper-a", next(counter)), 40, interval=0.5,
+    wait_for(lambda: allowed_again(service, "shopper-a", next(counter)), 40, interval=0.2,
              what="shopper-a allowed again after the window")
 
 
 def test_replicas_sharing_redis_count_one_limit_together(make_service, redis_addr, gcs_emulator):
-    env = {**replica_env(redis_addr, gcs_emulator), "RATE_LIMIT_PER_USER": "2", "RATE_LIMIT_WINDOW_SECONDS": "10"}
-    first, second, third = make_service(env), make_service(env), make_service(env)
+    env = {**replica_env(redis_addr, gcs_emulator), "RATE_LIMIT_PER_USER": "2",
+           "RATE_LIMIT_WINDOW_SECONDS": str(WINDOW)}
+    first, second, third = started_together(make_service, env, 3)
     ask(first, "shopper-c", 1)
     ask(second, "shopper-c", 2)
 
@@ -215,13 +220,13 @@ def test_replicas_sharing_redis_count_one_limit_together(make_service, redis_add
     assert_limited(first, "shopper-c", 4)
 
     counter = iter(range(100, 1000))
-    wait_for(lambda: allowed_again(second, "shopper-c", next(counter)), 40, interval=0.5,
+    wait_for(lambda: allowed_again(second, "shopper-c", next(counter)), 40, interval=0.2,
              what="shopper-c allowed again after the window")
 
 
 def test_replicas_sharing_redis_spend_one_budget_together(make_service, redis_addr, gcs_emulator, fake_gemini):
     env = gemini_env(fake_gemini, **replica_env(redis_addr, gcs_emulator), GEMINI_DAILY_BUDGET_USD="0.1")
-    first, second = make_service(env), make_service(env)
+    first, second = started_together(make_service, env, 2)
     assert generate(first, 13).status == "completed"
     assert generate(second, 14).status == "completed"  # together past the budget
 

@@ -205,7 +205,7 @@ def test_the_key_never_reaches_logs_metrics_or_statuses_from_the_model_listing_o
         # The listing at start and every model call fail with text that echoes the key.
         fake.refuse_listing(error(403, f"API key {API_KEY} lacks permission to list models."))
         service = make_service({**gemini_env(fake), "GEMINI_FALLBACK": "collage", "GEMINI_TIMEOUT_SECONDS": "2",
-                                "GEMINI_TOTAL_TIMEOUT_SECONDS": "3"})
+                                "GEMINI_TOTAL_TIMEOUT_SECONDS": "2"})
         final = generate(service, (SUNGLASSES, 31))
 
         assert final.status == "completed"  # drawn by the collage in the model's place

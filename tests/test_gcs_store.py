@@ -419,10 +419,10 @@ def test_a_storage_that_never_answers_fails_with_a_clear_error(emulator):
 
 @pytest.mark.parametrize("operation", ["exists", "get", "put"])
 def test_the_deadline_bounds_the_whole_operation_when_storage_hangs(emulator, operation):
-    # Each request may wait 4 s, the whole operation 5 s. Before, a retry started at 4-4.5 s waited its
-    # full 4 s (with the production 20 s and 30 s: answers after 40-41 s).
-    retry = DEFAULT_RETRY.with_delay(initial=0.5, maximum=0.5).with_timeout(5.0)
-    store = make_store(emulator, timeout_seconds=4.0, retry=retry)
+    # Each request may wait 2 s, the whole operation 2.5 s. Before, a retry started at 2-2.25 s waited its
+    # full 2 s, answering after 4-4.25 s (with the production 20 s and 30 s: after 40-41 s).
+    retry = DEFAULT_RETRY.with_delay(initial=0.25, maximum=0.25).with_timeout(2.5)
+    store = make_store(emulator, timeout_seconds=2.0, retry=retry)
     emulator.fail_next(100, status="hang")
     calls = {"exists": lambda: store.exists(IMAGE), "get": lambda: store.get(IMAGE),
              "put": lambda: store.put(IMAGE, PNG, "image/png")}
@@ -438,7 +438,7 @@ def test_the_deadline_bounds_the_whole_operation_when_storage_hangs(emulator, op
             finished.set()
 
     threading.Thread(target=run, daemon=True).start()
-    assert finished.wait(5.0 + 2.0), f"{operation} outlived its 5 s deadline by more than 2 s"
+    assert finished.wait(2.5 + 1.0), f"{operation} outlived its 2.5 s deadline by more than 1 s"
     assert failures and "did not answer in time" in str(failures[0])
 
 

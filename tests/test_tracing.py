@@ -10,6 +10,7 @@ import grpc
 import pytest
 
 from genproto import imagegeneration_pb2 as pb
+from tests.conftest import peer_env, serving
 from tests.fakes.fake_gemini import FakeGemini
 from tests.fakes.otlp_receiver import OtlpReceiver
 from tests.service import free_port
@@ -32,9 +33,11 @@ def fake_gemini():
         yield fake
 
 
-@pytest.fixture
-def traced_service(make_service, receiver, fake_gemini):
-    return make_service({
+@pytest.fixture(scope="module")
+def traced_service(tmp_path_factory, devstack, receiver, fake_gemini):
+    """One traced service for the module: each test reads only its own trace (and draws its own style)."""
+    env = {
+        **peer_env(devstack),
         "ENABLE_TRACING": "1",
         "COLLECTOR_SERVICE_ADDR": receiver.addr,
         "OTEL_BSP_SCHEDULE_DELAY": "100",  # the SDK's own variable: export every 0.1 s, not every 5 s
@@ -42,13 +45,17 @@ def traced_service(make_service, receiver, fake_gemini):
         "GEMINI_API_KEY": API_KEY,
         "GEMINI_MODEL": MODEL,
         "GOOGLE_GEMINI_BASE_URL": fake_gemini.base_url,
-    })
+    }
+    with serving(env, tmp_path_factory.mktemp("traced")) as process:
+        yield process
 
 
-def traced_generation(service, trace_id: str, parent_id: str) -> str:
-    """Starts a generation of shopper-1's cart inside the caller's trace; returns the generation id."""
+def traced_generation(service, trace_id: str, parent_id: str, style: str) -> str:
+    """Starts a generation of shopper-1's cart inside the caller's trace; returns the generation id.
+
+    Each test asks for a style of its own, so that no answer comes from another test's cached picture."""
     answer = service.stub.GenerateCartImage(
-        pb.GenerateCartImageRequest(user_id="shopper-1", style_preference="vintage"),
+        pb.GenerateCartImageRequest(user_id="shopper-1", style_preference=style),
         metadata=(("traceparent", f"00-{trace_id}-{parent_id}-01"),), timeout=10,
     )
     assert service.wait_finished(answer.generation_id)[0].status == "completed"
@@ -70,7 +77,7 @@ def spans_of_trace(receiver, trace_id: str):
 
 def test_the_callers_trace_continues_through_our_server_span(traced_service, receiver):
     trace_id, parent_id = secrets.token_hex(16), secrets.token_hex(8)
-    traced_generation(traced_service, trace_id, parent_id)
+    traced_generation(traced_service, trace_id, parent_id, "modern")
 
     (server,) = [span for span in spans_of_trace(receiver, trace_id) if span.name == SERVER_SPAN]
     assert server.parent_span_id == parent_id
@@ -80,7 +87,7 @@ def test_the_callers_trace_continues_through_our_server_span(traced_service, rec
 
 def test_cart_and_catalog_calls_are_client_spans_under_the_server_span(traced_service, receiver):
     trace_id = secrets.token_hex(16)
-    traced_generation(traced_service, trace_id, secrets.token_hex(8))
+    traced_generation(traced_service, trace_id, secrets.token_hex(8), "playful")
 
     spans = spans_of_trace(receiver, trace_id)
     (server,) = [span for span in spans if span.name == SERVER_SPAN]
@@ -92,7 +99,7 @@ def test_cart_and_catalog_calls_are_client_spans_under_the_server_span(traced_se
 
 def test_the_background_work_is_in_the_trace_with_model_style_products_and_outcome(traced_service, receiver):
     trace_id = secrets.token_hex(16)
-    traced_generation(traced_service, trace_id, secrets.token_hex(8))
+    traced_generation(traced_service, trace_id, secrets.token_hex(8), "vintage")
 
     spans = spans_of_trace(receiver, trace_id)
     (server,) = [span for span in spans if span.name == SERVER_SPAN]
@@ -114,7 +121,7 @@ def test_the_background_work_is_in_the_trace_with_model_style_products_and_outco
 
 def test_log_lines_carry_the_trace_id(traced_service, receiver):
     trace_id = secrets.token_hex(16)
-    generation_id = traced_generation(traced_service, trace_id, secrets.token_hex(8))
+    generation_id = traced_generation(traced_service, trace_id, secrets.token_hex(8), "luxury")
 
     lines = {record["message"]: record for record in traced_service.log_records()
              if record.get("generation_id") == generation_id}
