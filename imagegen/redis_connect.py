@@ -11,7 +11,9 @@ from redis.retry import Retry
 def is_cluster(addr: str, timeout_seconds: float = 1.0) -> bool:
     """True when the server at host:port runs with cluster mode on (INFO cluster)."""
     host, port = _split(addr)
-    probe = redis.Redis(host=host, port=port, socket_timeout=timeout_seconds, socket_connect_timeout=timeout_seconds)
+    # One quick retry, as the client below: redis-py's default policy (ten with backoff) held a start ~4 s.
+    probe = redis.Redis(host=host, port=port, socket_timeout=timeout_seconds, socket_connect_timeout=timeout_seconds,
+                        retry=Retry(NoBackoff(), 1))
     try:
         return bool(probe.info("cluster").get("cluster_enabled"))
     finally:

@@ -12,7 +12,7 @@ import grpc
 import pytest
 
 from genproto import imagegeneration_pb2 as pb
-from tests.conftest import replica_env
+from tests.conftest import replica_env, started_together
 from tests.fakes.fake_gemini import FakeGemini, slow
 from tests.redis_cluster import redis_cluster, redis_cluster_addr  # noqa: F401 (fixtures)
 from tests.service import wait_for
@@ -36,7 +36,7 @@ def fleet(make_service, redis: str, gcs_emulator, fake_gemini, count: int, **env
     common = {**replica_env(redis, gcs_emulator), "IMAGE_GENERATOR": "gemini", "GEMINI_API_KEY": "AIzaFAKE-fleet",
               "GEMINI_MODEL": "gemini-fleet-model", "GOOGLE_GEMINI_BASE_URL": fake_gemini.base_url,
               "GEMINI_TIMEOUT_SECONDS": "60", "GEMINI_TOTAL_TIMEOUT_SECONDS": "120", **env}
-    return [make_service(common) for _ in range(count)]
+    return started_together(make_service, common, count)
 
 
 def generate(service, *pairs, user_id: str = "") -> pb.GenerateCartImageResponse:

@@ -13,7 +13,7 @@ from grpc_health.v1 import health_pb2
 from genproto import imagegeneration_pb2 as pb
 from tests.fakes.fake_gemini import FakeGemini
 from tests.fakes.picture_server import MissingPictures
-from tests.conftest import replica_env
+from tests.conftest import replica_env, started_together
 from tests.service import wait_for
 
 SUNGLASSES, MUG, CANDLE, WATCH, JAR = "OLJCESPC7Z", "6E92ZMYYFZ", "0PUK6V6EV0", "1YMWWN1N4O", "9SIQT8TOJO"
@@ -35,7 +35,7 @@ def replicas(make_service, redis_addr, gcs_emulator, fake_gemini):
                   "IMAGE_GENERATOR": "gemini", "GEMINI_API_KEY": "AIzaFAKE-replicas-key",
                   "GEMINI_MODEL": "gemini-live-model", "GOOGLE_GEMINI_BASE_URL": fake_gemini.base_url,
                   "GEMINI_TIMEOUT_SECONDS": "60", "GEMINI_TOTAL_TIMEOUT_SECONDS": "120", **env}
-        return [make_service(common) for _ in range(count)]
+        return started_together(make_service, common, count)
 
     yield start
     fake_gemini.release()
