@@ -68,10 +68,9 @@ def gate_limits(capacity: Capacity) -> dict[str, Limits]:
         f"/{SERVICE_NAME}/UploadBackground": Limits(
             in_flight=capacity.uploads,
             busy_message="too many backgrounds are being processed; try again shortly", busy_reason="UPLOAD_BUSY"),
-        f"/{SERVICE_NAME}/GetImageGenerationStatus": Limits(
-            reads=capacity.reads, max_bytes=capacity.status_request_bytes),
-        f"/{SERVICE_NAME}/CancelImageGeneration": Limits(
-            reads=capacity.reads, max_bytes=capacity.status_request_bytes),
+        # Status and cancel take no read turns: the status class's few threads bound their reads (edge.BUDGETS).
+        f"/{SERVICE_NAME}/GetImageGenerationStatus": Limits(max_bytes=capacity.status_request_bytes),
+        f"/{SERVICE_NAME}/CancelImageGeneration": Limits(max_bytes=capacity.status_request_bytes),
     }
 
 
