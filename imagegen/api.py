@@ -49,6 +49,7 @@ MAX_LENGTHS = {
 }
 MAX_CART_ITEMS = 100  # entries before repeated products are added up (20 distinct products at most)
 MAX_MESSAGE_CHARS = 500  # an error message or logged reason is cut to this
+MAX_KEPT_ANSWERS = 4096  # status answers of ended generations kept for reuse (all dropped at once beyond)
 
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["ImageGenerationService"].full_name
@@ -83,6 +84,9 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServiceServicer):
         self._status = status
         self._store_background = store_background
         self._cancel = cancel
+        # The answer last built for each id, reused while the use case hands over that same standing (an
+        # ended generation's is kept there): building it took half the servicer's time per poll.
+        self._answers: dict[str, tuple[Standing, pb.GetStatusResponse]] = {}
 
     def GenerateCartImage(self, request: pb.GenerateCartImageRequest, context: grpc.ServicerContext):  # noqa: N802
         """Starts a generation and answers with its id at once."""
@@ -117,7 +121,18 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServiceServicer):
         """Reports a generation's status; not_found for an unknown id."""
         with _edge(context, "GetImageGenerationStatus"):
             _check_lengths(generation_id=request.generation_id)
-            return _status_response(self._status(request.generation_id.strip()))
+            generation_id = request.generation_id.strip()
+            standing = self._status(generation_id)
+            if standing is None or standing.generation.status == statuses.PROCESSING:
+                return _status_response(standing)
+            answered = self._answers.get(generation_id)
+            if answered is not None and answered[0] is standing:
+                return answered[1]
+            if len(self._answers) >= MAX_KEPT_ANSWERS:
+                self._answers.clear()
+            response = _status_response(standing)
+            self._answers[generation_id] = (standing, response)
+            return response
 
     def CancelImageGeneration(self, request: pb.CancelImageGenerationRequest, context: grpc.ServicerContext):  # noqa: N802
         """Withdraws a generation not yet started and not shared; answers its status after the call."""
