@@ -177,13 +177,23 @@ def redis_counts(client) -> tuple[int, int]:  # noqa: ANN001 (redis.Redis)
     return stats["total_reads_processed"], stats["total_commands_processed"]
 
 
-def redis_per_call(client, call: Callable[[], object], calls: int = 500) -> tuple[float, float]:  # noqa: ANN001
-    """Redis round trips and commands per call, over calls sequential calls (the INFO call itself taken off)."""
+def redis_per_call(client, call: Callable[[], object], calls: int = 2000,  # noqa: ANN001 (redis.Redis)
+                   idle_seconds: float = 3.0) -> tuple[float, float]:
+    """Redis round trips and commands per call, over calls sequential calls, less what the service sends
+    Redis when not called (idle workers, the lease heartbeat) at the rate measured over idle_seconds."""
     reads, commands = redis_counts(client)
+    time.sleep(idle_seconds)
+    idle_reads, idle_commands = redis_counts(client)
+    started = time.perf_counter()
     for _ in range(calls):
         call()
-    after_reads, after_commands = redis_counts(client)
-    return (after_reads - reads - 1) / calls, (after_commands - commands - 1) / calls
+    taken = time.perf_counter() - started
+    called_reads, called_commands = redis_counts(client)
+    share = taken / idle_seconds  # of the idle window's traffic that fell in the calls' time
+    # Each INFO is a read and a command of its own.
+    trips = (called_reads - idle_reads - 1) - share * (idle_reads - reads - 1)
+    sent = (called_commands - idle_commands - 1) - share * (idle_commands - commands - 1)
+    return trips / calls, sent / calls
 
 
 def main() -> None:
@@ -214,7 +224,7 @@ def main() -> None:
         shared = {**emulator.env(), "PROJECT_ID": "bench", "REDIS_ADDR": redis.addr}
         try:
             results: dict[str, list[Paired]] = {}
-            redis_figures: tuple[float, float] | None = None
+            redis_figures: dict[str, tuple[float, float]] = {}
             generate: dict[str, list[float]] = {}
             states = {"in-process": base, "redis": {**base, **shared}}
             with grpc.insecure_channel(f"127.0.0.1:{bare_port}") as bare_channel:
@@ -226,11 +236,13 @@ def main() -> None:
                         print(f"{name} service: pid {service.process.pid}", file=sys.stderr, flush=True)  # for a profiler
                         generation_id = finished_generation(service)
                         with grpc.insecure_channel(f"127.0.0.1:{service.port}") as channel:
-                            status = status_call(generation_id)(channel)
-                            results[name] = paired_rates((status, service.process.pid),
-                                                         (health_call(bare_channel), bare.pid), args.seconds, args.rounds)
-                            if name == "redis":
-                                redis_figures = redis_per_call(redis.client(), status)
+                            for kind, asked in (("ended", generation_id), ("unknown id", "no-such-generation")):
+                                status = status_call(asked)(channel)
+                                results[f"{name}, {kind}"] = paired_rates(
+                                    (status, service.process.pid), (health_call(bare_channel), bare.pid),
+                                    args.seconds, args.rounds)
+                                if name == "redis":
+                                    redis_figures[kind] = redis_per_call(redis.client(), status)
                         if name == "in-process" and not args.no_generate:
                             generate["service"] = latencies(
                                 lambda user: service.stub.GenerateCartImage(
@@ -243,15 +255,16 @@ def main() -> None:
             redis.stop()
             bare.kill()
             bare.wait()
-    print(f"GetImageGenerationStatus (an ended generation) calls/s, {args.rounds} rounds of {args.seconds:g} s "
-          f"windows alternating with the bare reference: median (min-max)")
+    print(f"GetImageGenerationStatus calls/s (an ended generation, the goal's figure; an unknown id, read from the "
+          f"store every time), {args.rounds} rounds of {args.seconds:g} s windows alternating with the bare "
+          f"reference: median (min-max)")
     for name, figures in results.items():
         for threads, paired in zip(THREADS, figures):
-            print(f"  {name:<10} {threads:>2} threads  {spread(paired.service):<18} bare {spread(paired.bare):<18} "
+            print(f"  {name:<22} {threads:>2} threads  {spread(paired.service):<18} bare {spread(paired.bare):<18} "
                   f"ratio {spread(paired.ratios, 2)}x   server CPU/call "
                   f"{statistics.median(paired.service_cpu) * 1e6:.0f} us (bare {statistics.median(paired.bare_cpu) * 1e6:.0f})")
-    if redis_figures is not None:
-        print(f"  redis per status call: {redis_figures[0]:.2f} round trips, {redis_figures[1]:.2f} commands")
+    for kind, (trips, commands) in redis_figures.items():
+        print(f"  redis per status call ({kind}): {trips:.2f} round trips, {commands:.2f} commands")
     if not generate:
         return
     service, reference = generate["service"], generate["reference"]
