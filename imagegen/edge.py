@@ -493,7 +493,9 @@ class _Admitted:
             cut_off.set()
             context.cancel()
 
-        disarm = _WATCHDOG.after(max(0.0, deadline - time.monotonic()), cut)
+        # A call given its turn near its deadline (the holders were cut just before) still gets a silent
+        # reader's time to read: its request is in flight, and it is cut off like any other after that.
+        disarm = _WATCHDOG.after(max(deadline - time.monotonic(), SILENT_READER_SECONDS), cut)
         arrived = self._readers.arriving(context)
         late = f"the request was not received within {self._read_seconds:g} s"
         try:
