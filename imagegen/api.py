@@ -84,9 +84,9 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServiceServicer):
         self._status = status
         self._store_background = store_background
         self._cancel = cancel
-        # The answer last built for each id, reused while the use case hands over that same standing (an
-        # ended generation's is kept there): building it took half the servicer's time per poll.
-        self._answers: dict[str, tuple[Standing, pb.GetStatusResponse]] = {}
+        # The answer last built for each ended generation, reused while the store hands over that same record
+        # (the in-process store does; Redis reads a new one each time): building it took half a poll's time.
+        self._answers: dict[str, tuple[Generation, pb.GetStatusResponse]] = {}
 
     def GenerateCartImage(self, request: pb.GenerateCartImageRequest, context: grpc.ServicerContext):  # noqa: N802
         """Starts a generation and answers with its id at once."""
@@ -126,12 +126,12 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServiceServicer):
             if standing is None or standing.generation.status == statuses.PROCESSING:
                 return _status_response(standing)
             answered = self._answers.get(generation_id)
-            if answered is not None and answered[0] is standing:
+            if answered is not None and answered[0] is standing.generation:
                 return answered[1]
             if len(self._answers) >= MAX_KEPT_ANSWERS:
                 self._answers.clear()
             response = _status_response(standing)
-            self._answers[generation_id] = (standing, response)
+            self._answers[generation_id] = (standing.generation, response)
             return response
 
     def CancelImageGeneration(self, request: pb.CancelImageGenerationRequest, context: grpc.ServicerContext):  # noqa: N802

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import collections
 import dataclasses
-import threading
 import time
 from collections.abc import Callable
 
@@ -12,13 +10,9 @@ from imagegen import queue as shared_queue
 from imagegen.errors import PeerUnavailable
 from imagegen.estimate import Estimator
 from imagegen.state import StatusStore
-from imagegen.statuses import COMPLETED, FAILED, PROCESSING, Generation
+from imagegen.statuses import PROCESSING, Generation
 
 CANCELLED = "the image generation was cancelled before it started"
-# An ended generation never changes, it only expires: its standing is kept here this long (so a replica
-# answers a shopper's last polls without asking Redis), and an expired one reads not_found this late at most.
-ENDED_SECONDS = 10.0
-ENDED_ENTRIES = 4096
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,24 +28,17 @@ class ReadStatus:
     """A generation's current status, from whichever replica drew it, and its standing in the queue."""
 
     def __init__(self, statuses: StatusStore, queue: shared_queue.GenerationQueue | None = None,
-                 estimator: Estimator | None = None, ended: Ended | None = None) -> None:
+                 estimator: Estimator | None = None) -> None:
         self._statuses = statuses
         self._queue = queue
         self._estimator = estimator
-        self._ended = ended if ended is not None else Ended()
 
     def __call__(self, generation_id: str) -> Standing | None:
         """The generation's standing, or None when unknown or expired."""
-        standing = self._ended.get(generation_id)
-        if standing is not None:
-            return standing
         record = self._statuses.get(generation_id)
         if record is None:
             return None
-        standing = self.standing(record)
-        if record.status in (COMPLETED, FAILED):
-            self._ended.put(generation_id, standing)
-        return standing
+        return self.standing(record)
 
     def standing(self, record: Generation) -> Standing:
         """Position and estimate for a record (advisory: 0 when the queue cannot be asked)."""
@@ -68,31 +55,6 @@ class ReadStatus:
         else:
             seconds = self._estimator.estimate(position)
         return Standing(record, position, seconds)
-
-
-class Ended:
-    """The standings of ended generations, each for ENDED_SECONDS, the newest ENDED_ENTRIES of them."""
-
-    def __init__(self, seconds: float = ENDED_SECONDS, entries: int = ENDED_ENTRIES,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self._seconds, self._entries, self._clock = seconds, entries, clock
-        self._lock = threading.Lock()
-        self._standings: collections.OrderedDict[str, tuple[float, Standing]] = collections.OrderedDict()
-
-    def get(self, generation_id: str) -> Standing | None:
-        """The standing kept for the id, or None when none is (or it is too old)."""
-        kept = self._standings.get(generation_id)
-        if kept is None or kept[0] < self._clock():
-            return None
-        return kept[1]
-
-    def put(self, generation_id: str, standing: Standing) -> None:
-        """Keeps an ended generation's standing, the oldest kept going first beyond the count."""
-        with self._lock:
-            self._standings[generation_id] = (self._clock() + self._seconds, standing)
-            self._standings.move_to_end(generation_id)
-            while len(self._standings) > self._entries:
-                self._standings.popitem(last=False)
 
 
 class CancelGeneration:

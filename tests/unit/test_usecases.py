@@ -315,21 +315,3 @@ def test_a_background_that_is_not_an_image_is_refused_naming_the_field(services)
         services().store_background(base64.b64encode(b"not an image at all").decode())
     assert caught.value.field == "image_data"
 
-
-def test_an_ended_status_is_answered_from_memory_for_a_while_and_a_running_one_never():
-    from imagegen.statuses import InProcessStatuses
-    from imagegen.usecases.status import ENDED_SECONDS, Ended
-
-    now = [0.0]
-    statuses = InProcessStatuses(100, 3600)
-    read = ReadStatus(statuses, ended=Ended(clock=lambda: now[0]))
-    running, ended = statuses.create("modern"), statuses.create("modern")
-    statuses.complete(ended.id, "http://images/one.png")
-    assert read(running.id).generation.status == "processing"
-    assert read(ended.id).generation.image_url == "http://images/one.png"
-    statuses.discard(running.id)
-    statuses.discard(ended.id)  # the store forgets both (as Redis does when a status expires)
-    assert read(running.id) is None
-    assert read(ended.id).generation.status == "completed"
-    now[0] += ENDED_SECONDS + 0.1
-    assert read(ended.id) is None
