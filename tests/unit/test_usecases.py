@@ -314,4 +314,3 @@ def test_a_background_that_is_not_an_image_is_refused_naming_the_field(services)
     with pytest.raises(InvalidArgument) as caught:
         services().store_background(base64.b64encode(b"not an image at all").decode())
     assert caught.value.field == "image_data"
-
