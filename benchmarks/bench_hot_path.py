@@ -3,17 +3,24 @@
 
 - GetImageGenerationStatus calls/s from 1, 8 and 32 client threads against the real service (in-process
   state, then REDIS_ADDR with a real redis-server), beside a bare grpc.server answering a health Check,
-  with the same client code (one channel, blocking calls, each server in a process of its own).
+  with the same client code (one channel, blocking calls, each server in a process of its own). The two
+  are measured in alternating windows, several rounds (the order swapped each round), so that load from
+  other work on the machine falls on both alike: each figure is the median of its rounds, the ratio the
+  median of the rounds' ratios, with their range. Also printed: server CPU per call, and with Redis the
+  Redis round trips (read events) and commands per status call.
 - GenerateCartImage answer latency p50/p99 with 16 clients (cart by user, answered from the results cache
   after the first call), beside the same clients reading the cart and the products from the dev stack.
 
 Goals: status >= 0.8x bare at 8 and 32 threads in-process, >= 0.6x with Redis; Generate <= 1.5x the reference.
-Run: .venv/bin/python benchmarks/bench_hot_path.py [--seconds 2] [--calls 100] [--service-dir DIR]
+Run: .venv/bin/python benchmarks/bench_hot_path.py [--seconds 1] [--rounds 5] [--calls 60] [--service-dir DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -91,12 +98,49 @@ def serve_bare(port: int) -> None:
     server.wait_for_termination()
 
 
-def status_rates(target: str, request_for: Callable[[grpc.Channel], Callable[[], object]], seconds: float) -> list[float]:
-    """calls/s at each of THREADS against target, after a short warm-up."""
-    with grpc.insecure_channel(target) as channel:
-        call = request_for(channel)
+@dataclasses.dataclass
+class Paired:
+    """One thread count's alternating windows: calls/s and server CPU seconds per call, service and bare."""
+
+    service: list[float] = dataclasses.field(default_factory=list)
+    bare: list[float] = dataclasses.field(default_factory=list)
+    service_cpu: list[float] = dataclasses.field(default_factory=list)
+    bare_cpu: list[float] = dataclasses.field(default_factory=list)
+
+    @property
+    def ratios(self) -> list[float]:
+        return [s / b for s, b in zip(self.service, self.bare)]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measured(call: Callable[[], object], pid: int, threads: int, seconds: float) -> tuple[float, float]:
+    """calls/s of call from `threads` threads, and the CPU seconds process pid spent per call meanwhile."""
+    before = cpu_seconds(pid)
+    started = time.perf_counter()
+    rate = calls_per_second(call, threads, seconds)
+    calls = rate * (time.perf_counter() - started)
+    return rate, (cpu_seconds(pid) - before) / max(calls, 1)
+
+
+def paired_rates(service: tuple[Callable[[], object], int], bare: tuple[Callable[[], object], int],
+                 seconds: float, rounds: int) -> list[Paired]:
+    """Service and bare (call, pid) at each of THREADS, in alternating windows, rounds times, after a warm-up."""
+    for call, _ in (service, bare):
         calls_per_second(call, 4, 0.3)
-        return [calls_per_second(call, threads, seconds) for threads in THREADS]
+    figures = [Paired() for _ in THREADS]
+    for round_ in range(rounds):
+        for threads, paired in zip(THREADS, figures):
+            order = [(service, paired.service, paired.service_cpu), (bare, paired.bare, paired.bare_cpu)]
+            for (call, pid), rates, cpu in order if round_ % 2 == 0 else reversed(order):
+                rate, per_call = measured(call, pid, threads, seconds)
+                rates.append(rate)
+                cpu.append(per_call)
+    return figures
 
 
 def health_call(channel: grpc.Channel) -> Callable[[], object]:
@@ -122,16 +166,44 @@ def finished_generation(service: ServiceProcess) -> str:
     return answer.generation_id
 
 
-def ratios(figures: list[float], reference: list[float]) -> str:
-    return "/".join(f"{a / b:.2f}" for a, b in zip(figures, reference))
+def spread(values: list[float], digits: int = 0) -> str:
+    """Median, and the range, of values."""
+    return f"{statistics.median(values):.{digits}f} ({min(values):.{digits}f}-{max(values):.{digits}f})"
+
+
+def redis_counts(client) -> tuple[int, int]:  # noqa: ANN001 (redis.Redis)
+    """Read events (one per round trip a client makes, a pipeline's being one) and commands Redis has served."""
+    stats = client.info("stats")
+    return stats["total_reads_processed"], stats["total_commands_processed"]
+
+
+def redis_per_call(client, call: Callable[[], object], calls: int = 2000,  # noqa: ANN001 (redis.Redis)
+                   idle_seconds: float = 3.0) -> tuple[float, float]:
+    """Redis round trips and commands per call, over calls sequential calls, less what the service sends
+    Redis when not called (idle workers, the lease heartbeat) at the rate measured over idle_seconds."""
+    reads, commands = redis_counts(client)
+    time.sleep(idle_seconds)
+    idle_reads, idle_commands = redis_counts(client)
+    started = time.perf_counter()
+    for _ in range(calls):
+        call()
+    taken = time.perf_counter() - started
+    called_reads, called_commands = redis_counts(client)
+    share = taken / idle_seconds  # of the idle window's traffic that fell in the calls' time
+    # Each INFO is a read and a command of its own.
+    trips = (called_reads - idle_reads - 1) - share * (idle_reads - reads - 1)
+    sent = (called_commands - idle_commands - 1) - share * (idle_commands - commands - 1)
+    return trips / calls, sent / calls
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=float, default=2.0, help="measuring window per thread count")
+    parser.add_argument("--seconds", type=float, default=1.0, help="measuring window per thread count and round")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating service/bare windows per thread count")
     parser.add_argument("--calls", type=int, default=60, help="GenerateCartImage calls per client")
     parser.add_argument("--service-dir", type=Path, default=ROOT, help="checkout whose imagegenservice.py runs")
     parser.add_argument("--states", default="in-process,redis", help="which services to measure status against")
+    parser.add_argument("--no-generate", action="store_true", help="skip the GenerateCartImage latency figure")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="extra service setting")
     parser.add_argument("--bare", type=int, help=argparse.SUPPRESS)  # serve the bare reference on this port
     args = parser.parse_args()
@@ -151,38 +223,48 @@ def main() -> None:
                 "RATE_LIMIT_PER_USER": "0", **dict(e.split("=", 1) for e in args.env)}
         shared = {**emulator.env(), "PROJECT_ID": "bench", "REDIS_ADDR": redis.addr}
         try:
-            with grpc.insecure_channel(f"127.0.0.1:{bare_port}") as channel:
-                wait_for(lambda: _answers(channel), 30, what="bare server")
-            results: dict[str, list[float]] = {}
+            results: dict[str, list[Paired]] = {}
+            redis_figures: dict[str, tuple[float, float]] = {}
             generate: dict[str, list[float]] = {}
             states = {"in-process": base, "redis": {**base, **shared}}
-            for name in args.states.split(","):
-                env = states[name]
-                service = ServiceProcess(env, Path(tmp) / name, cwd=args.service_dir)
-                try:
-                    service.wait_serving(timeout=60)
-                    print(f"{name} service: pid {service.process.pid}", file=sys.stderr, flush=True)  # for a profiler
-                    generation_id = finished_generation(service)
-                    results[f"bare ({name} run)"] = status_rates(f"127.0.0.1:{bare_port}", health_call, args.seconds)
-                    results[name] = status_rates(f"127.0.0.1:{service.port}", status_call(generation_id), args.seconds)
-                    if name == "in-process":
-                        generate["service"] = latencies(
-                            lambda user: service.stub.GenerateCartImage(
-                                pb.GenerateCartImageRequest(user_id=user), timeout=30), CLIENTS, args.calls)
-                        generate["reference"] = reference_latencies(stack, args.calls)
-                finally:
-                    service.terminate()
+            with grpc.insecure_channel(f"127.0.0.1:{bare_port}") as bare_channel:
+                wait_for(lambda: _answers(bare_channel), 30, what="bare server")
+                for name in args.states.split(","):
+                    service = ServiceProcess(states[name], Path(tmp) / name, cwd=args.service_dir)
+                    try:
+                        service.wait_serving(timeout=60)
+                        print(f"{name} service: pid {service.process.pid}", file=sys.stderr, flush=True)  # for a profiler
+                        generation_id = finished_generation(service)
+                        with grpc.insecure_channel(f"127.0.0.1:{service.port}") as channel:
+                            for kind, asked in (("ended", generation_id), ("unknown id", "no-such-generation")):
+                                status = status_call(asked)(channel)
+                                results[f"{name}, {kind}"] = paired_rates(
+                                    (status, service.process.pid), (health_call(bare_channel), bare.pid),
+                                    args.seconds, args.rounds)
+                                if name == "redis":
+                                    redis_figures[kind] = redis_per_call(redis.client(), status)
+                        if name == "in-process" and not args.no_generate:
+                            generate["service"] = latencies(
+                                lambda user: service.stub.GenerateCartImage(
+                                    pb.GenerateCartImageRequest(user_id=user), timeout=30), CLIENTS, args.calls)
+                            generate["reference"] = reference_latencies(stack, args.calls)
+                    finally:
+                        service.terminate()
         finally:
             emulator.stop()
             redis.stop()
             bare.kill()
             bare.wait()
-    threads = "/".join(str(t) for t in THREADS)
-    print(f"GetImageGenerationStatus calls/s from {threads} client threads ({args.seconds:g} s each)")
-    for name in args.states.split(","):
-        reference = results[f"bare ({name} run)"]
-        print(f"  {name:<12} {'/'.join(f'{r:.0f}' for r in results[name]):<18} "
-              f"bare {'/'.join(f'{r:.0f}' for r in reference):<18} ratio {ratios(results[name], reference)}x")
+    print(f"GetImageGenerationStatus calls/s (an ended generation, the goal's figure; an unknown id, read from the "
+          f"store every time), {args.rounds} rounds of {args.seconds:g} s windows alternating with the bare "
+          f"reference: median (min-max)")
+    for name, figures in results.items():
+        for threads, paired in zip(THREADS, figures):
+            print(f"  {name:<22} {threads:>2} threads  {spread(paired.service):<18} bare {spread(paired.bare):<18} "
+                  f"ratio {spread(paired.ratios, 2)}x   server CPU/call "
+                  f"{statistics.median(paired.service_cpu) * 1e6:.0f} us (bare {statistics.median(paired.bare_cpu) * 1e6:.0f})")
+    for kind, (trips, commands) in redis_figures.items():
+        print(f"  redis per status call ({kind}): {trips:.2f} round trips, {commands:.2f} commands")
     if not generate:
         return
     service, reference = generate["service"], generate["reference"]

@@ -66,9 +66,11 @@ class Budget:
 
 # Health and status requests are a few bytes sent with the call: a peer that has not sent one in 2 s is
 # not a kubelet or a frontend. Streams (server reflection) are for people with grpcurl: a few at a time.
+# Status has 4 threads, and they are its read bound too (no read turns): with 8 threads contending for
+# the GIL a status call cost 1.3x the CPU and 0.6-0.7x the throughput (benchmarks/bench_hot_path.py).
 BUDGETS: Mapping[str, Budget] = {
     HEALTH: Budget(threads=4, waiting=60, read_seconds=2.0),
-    STATUS: Budget(threads=8, waiting=120, read_seconds=2.0),
+    STATUS: Budget(threads=4, waiting=120, read_seconds=2.0),
     STREAMING: Budget(threads=4, waiting=0),
 }
 REFUSAL_THREADS = 2  # refusals over a budget are answered here, never behind the calls they refuse
@@ -140,8 +142,11 @@ class Gate(grpc.ServerInterceptor):
         self._budgets = dict(budgets)
         self._waiting = {lane: _Count() for lane in (*self._budgets, ADMITTED)}
         self._threads: RpcThreads | None = None
-        # The handler the gate serves each method with, built once: gRPC hands over the same handler per call.
-        self._served: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
+        # Health and status calls reading their request, per class: its threads are their read bound.
+        self._lane_readers = {lane: _Readers(lane, self._refusals) for lane in (HEALTH, STATUS) if lane in self._budgets}
+        self._sweep = _Sweep([(readers, self._queued(lane)) for lane, readers in self._lane_readers.items()])
+        # How the gate serves each method, worked out once: gRPC hands over the same handler per call.
+        self._served: dict[str, _Served] = {}
 
     def threads(self, admitted_threads: int) -> RpcThreads:
         """The server's thread pool: admitted_threads for the methods with Limits, each budget's own beside."""
@@ -161,24 +166,26 @@ class Gate(grpc.ServerInterceptor):
         handler = continuation(handler_call_details)
         if handler is None:
             return None
-        method = handler_call_details.method
+        served = self._served.get(handler_call_details.method)
+        if served is None or served.handler is not handler:
+            served = self._served[handler_call_details.method] = self._serve(handler, handler_call_details.method)
+        if served.budget is not None and self._threads is not None:
+            if not served.waiting.take(served.budget.threads + served.budget.waiting):
+                self._threads.route(REFUSALS)
+                return served.busy
+            self._threads.route(served.lane, served.waiting.give)  # given back when the call's task ends, however it ends
+        return served.gated
+
+    def _serve(self, handler: grpc.RpcMethodHandler, method: str) -> _Served:
+        """How method is served: its class, that class's budget and count, its gated handler and its refusal."""
         limits = self._limits.get(method)
         lane = _lane(method, handler, limits)
         budget = self._budgets.get(lane)
-        if budget is not None and self._threads is not None:
-            waiting = self._waiting[lane]
-            if not waiting.take(budget.threads + budget.waiting):
-                self._threads.route(REFUSALS)
-                return _busy(handler, method, lane, self._refusals, limits.busy_message if limits else Limits.busy_message)
-            self._threads.route(lane, waiting.give)  # given back when the call's task ends, however it ends
-        served = self._served.get(method)
-        if served is not None and served[0] is handler:
-            return served[1]
-        gated = self._gated(handler, method, limits, budget)
-        self._served[method] = (handler, gated)
-        return gated
+        busy = _busy(handler, method, lane, self._refusals, limits.busy_message if limits else Limits.busy_message)
+        return _Served(handler, lane, budget, self._waiting.get(lane), self._gated(handler, method, lane, limits, budget),
+                       busy)
 
-    def _gated(self, handler: grpc.RpcMethodHandler, method: str, limits: Limits | None,
+    def _gated(self, handler: grpc.RpcMethodHandler, method: str, lane: str, limits: Limits | None,
                budget: Budget | None) -> grpc.RpcMethodHandler:
         """The handler serving method under its limits and its class's read deadline."""
         read_seconds = budget.read_seconds if budget is not None else READ_TIMEOUT_SECONDS
@@ -189,12 +196,32 @@ class Gate(grpc.ServerInterceptor):
         if handler.response_streaming:
             return handler
         behaviour = _parsed(handler.unary_unary, method, limits.max_bytes if limits else None, self._refusals)
+        deserialize = tolerant(handler.request_deserializer, limits.max_bytes if limits else None)
         # Every unary method is served as client-streaming, so that its request is read under a deadline.
+        if lane in self._lane_readers and (limits is None or (limits.in_flight is None and limits.reads is None)):
+            read = _Read(behaviour, method, self._refusals, read_seconds, self._lane_readers[lane], self._sweep)
+            return grpc.stream_unary_rpc_method_handler(read, deserialize, handler.response_serializer)
         admitted = _Admitted(behaviour, method, limits or Limits(), self._slots.get(method), self._reads.get(method),
                              self._refusals, read_seconds, self._readers.get(method))
-        return grpc.stream_unary_rpc_method_handler(
-            admitted, tolerant(handler.request_deserializer, limits.max_bytes if limits else None),
-            handler.response_serializer)
+        return grpc.stream_unary_rpc_method_handler(admitted, deserialize, handler.response_serializer)
+
+    def _queued(self, lane: str) -> Callable[[], bool]:
+        """Whether calls of lane wait for one of its threads (never before threads() has made the pools)."""
+        waiting, threads = self._waiting[lane], self._budgets[lane].threads
+        return lambda: self._threads is not None and waiting.value > threads
+
+
+@dataclasses.dataclass(frozen=True)
+class _Served:
+    """How the gate serves one method: the handler gRPC found, its class and budget, the gated handler and the
+    refusal for calls past the budget."""
+
+    handler: grpc.RpcMethodHandler
+    lane: str
+    budget: Budget | None
+    waiting: _Count | None
+    gated: grpc.RpcMethodHandler
+    busy: grpc.RpcMethodHandler
 
 
 class RpcThreads(futures.Executor):
@@ -269,6 +296,11 @@ class _Count:
     def give(self) -> None:
         with self._lock:
             self._value -= 1
+
+    @property
+    def value(self) -> int:
+        """The calls counted now."""
+        return self._value
 
 
 class _Watchdog:
@@ -497,7 +529,9 @@ class _Admitted:
             self._readers.silent.add(context.peer())
             context.cancel()
 
-        disarm = _WATCHDOG.after(max(0.0, deadline - time.monotonic()), cut)
+        # A call given its turn near its deadline (the holders were cut just before) still gets a silent
+        # reader's time to read: its request is in flight, and it is cut off like any other after that.
+        disarm = _WATCHDOG.after(max(deadline - time.monotonic(), SILENT_READER_SECONDS), cut)
         arrived = self._readers.arriving(context)
         late = f"the request was not received within {self._read_seconds:g} s"
         try:
@@ -613,48 +647,128 @@ class _SilentPeers:
 
 
 class _Readers:
-    """The calls of one method whose request is still arriving while they hold a slot or a turn to read."""
+    """The calls (of one method, or one class of methods) whose request is still arriving while they hold a
+    slot, a read turn or a thread."""
 
     def __init__(self, method: str, refuse: _Refusals, silent_seconds: float = SILENT_READER_SECONDS,
                  silent: _SilentPeers | None = None) -> None:
         self._method, self._refuse, self._silent = method, refuse, silent_seconds
         self.silent = silent or _SilentPeers()  # where a cut-off call's connection is noted
         self._lock = threading.Lock()
-        self._calls: dict[int, tuple[float, grpc.ServicerContext]] = {}
-        self._keys = itertools.count()
+        # id(entry) -> entry: [since, context, method, deadline or None, why it was cut (None while it was not)]
+        self._calls: dict[int, list[Any]] = {}
 
     @property
     def reading(self) -> bool:
         """Whether any call is reading its request now."""
-        with self._lock:
-            return bool(self._calls)
+        return bool(self._calls)
 
     def arriving(self, context: grpc.ServicerContext) -> Callable[[], None]:
         """Counts a call as reading its request; returns what to call once it has (or has failed to)."""
-        key = next(self._keys)
+        entry = self.enter(context, self._method)
+        return lambda: self.leave(entry)
+
+    def enter(self, context: grpc.ServicerContext, method: str, read_seconds: float | None = None) -> list[Any]:
+        """Counts a call of method as reading its request, cut_late() cutting it off after read_seconds."""
+        now = time.monotonic()
+        entry = [now, context, method, None if read_seconds is None else now + read_seconds, None]
         with self._lock:
-            self._calls[key] = (time.monotonic(), context)
+            self._calls[id(entry)] = entry
+        return entry
 
-        def done() -> None:
-            with self._lock:
-                self._calls.pop(key, None)
-
-        return done
+    def leave(self, entry: list[Any]) -> str | None:
+        """Stops counting the call; why it was cut off (LATE or SILENT), None if it was not."""
+        with self._lock:
+            self._calls.pop(id(entry), None)
+        return entry[4]
 
     def cut_oldest(self) -> bool:
         """Cuts off the call reading longest, if that is past silent_seconds; True when one was."""
         with self._lock:
             if not self._calls:
                 return False
-            key, (since, context) = min(self._calls.items(), key=lambda item: item[1][0])
-            if time.monotonic() - since < self._silent:
+            entry = min(self._calls.values(), key=lambda call: call[0])
+            if time.monotonic() - entry[0] < self._silent:
                 return False
-            del self._calls[key]
-        self._refuse.note(self._method, grpc.StatusCode.CANCELLED,
+            del self._calls[id(entry)]
+            entry[4] = SILENT
+        self._refuse.note(entry[2], grpc.StatusCode.CANCELLED,
                           f"the request was still arriving after {self._silent:g} s while another call waited")
-        self.silent.add(context.peer())
-        context.cancel()
+        self.silent.add(entry[1].peer())
+        entry[1].cancel()
         return True
+
+    def cut_late(self) -> None:
+        """Cuts off every call past its read deadline (the call itself tells of it)."""
+        now = time.monotonic()
+        with self._lock:
+            late = [entry for entry in self._calls.values() if entry[3] is not None and entry[3] <= now]
+            for entry in late:
+                del self._calls[id(entry)]
+                entry[4] = LATE
+        for entry in late:
+            entry[1].cancel()
+
+
+LATE, SILENT = "late", "silent"
+SWEEP_SECONDS = 0.1  # how often calls reading on a class's threads are checked; read deadlines land this late at most
+
+
+class _Sweep:
+    """Every SWEEP_SECONDS while calls read their request on a class's threads: cuts off those past their read
+    deadline, and, while other calls of the class wait for a thread, the one silent past SILENT_READER_SECONDS."""
+
+    def __init__(self, lanes: list[tuple[_Readers, Callable[[], bool]]]) -> None:
+        self._lanes = lanes  # each class's readers, and whether its calls wait for a thread
+        self._armed = False
+        self._lock = threading.Lock()
+
+    def arm(self) -> None:
+        """Makes sure a sweep is due (a reader calls it once it is counted)."""
+        if self._armed:
+            return
+        with self._lock:
+            if self._armed:
+                return
+            self._armed = True
+        _WATCHDOG.after(SWEEP_SECONDS, self._run)
+
+    def _run(self) -> None:
+        self._armed = False  # first: a reader counted from now on arms the next sweep itself
+        for readers, queued in self._lanes:
+            readers.cut_late()
+            if queued():
+                readers.cut_oldest()
+        if any(readers.reading for readers, _ in self._lanes):
+            self.arm()
+
+
+class _Read:
+    """A client-streaming behaviour serving one request that holds nothing but its thread while it arrives:
+    its class's threads bound the requests read at once, the sweep cuts it off when it is late or silent."""
+
+    def __init__(self, behaviour: Callable, method: str, refuse: _Refusals, read_seconds: float, readers: _Readers,
+                 sweep: _Sweep) -> None:
+        self._behaviour, self._method, self._refuse = behaviour, method, refuse
+        self._read_seconds, self._readers, self._sweep = read_seconds, readers, sweep
+        self._late = f"the request was not received within {read_seconds:g} s"
+
+    def __call__(self, requests: Iterator[Any], context: grpc.ServicerContext) -> Any:
+        entry = self._readers.enter(context, self._method, self._read_seconds)
+        self._sweep.arm()
+        try:
+            request = next(requests, None)
+        except grpc.RpcError:  # the call was cancelled: by the peer, or by the sweep
+            if self._readers.leave(entry) == LATE:
+                self._refuse.note(self._method, grpc.StatusCode.CANCELLED, self._late)
+            raise
+        if request is None:  # the cancellation may also end the stream
+            if self._readers.leave(entry) == LATE:
+                self._refuse(context, self._method, grpc.StatusCode.CANCELLED, self._late, error_reason="READ_TIMEOUT")
+            self._refuse(context, self._method, grpc.StatusCode.INVALID_ARGUMENT, "the request carried no message",
+                         error_reason="MALFORMED_REQUEST")
+        self._readers.leave(entry)
+        return self._behaviour(request, context)
 
 
 class _Refusals:

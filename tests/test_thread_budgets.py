@@ -185,3 +185,23 @@ def test_32_silent_generation_calls_reopened_as_fast_as_they_are_cut_leave_shopp
         stop.set()
         attacker.join(10)
         channel.close()
+
+
+def test_silent_status_calls_are_cut_off_and_a_shoppers_status_is_answered(make_service):
+    service = make_service()
+    release = threading.Event()
+    raw = service.channel.stream_unary(
+        SERVICE + "GetImageGenerationStatus", request_serializer=pb.GetStatusRequest.SerializeToString,
+        response_deserializer=pb.GetStatusResponse.FromString)
+    held = [raw.future(silent(release), timeout=120) for _ in range(12)]  # three times the status threads
+    try:
+        answer = service.stub.GetImageGenerationStatus(pb.GetStatusRequest(generation_id="nope"), timeout=30)
+        assert answer.status == "not_found"
+        for call in held:  # none holds its thread for good: each is cut off, late or silent while others wait
+            with pytest.raises(grpc.RpcError) as caught:
+                call.result(timeout=60)
+            assert caught.value.code() == grpc.StatusCode.CANCELLED
+        assert "the request was still arriving after 1 s while another call waited" in service.logs()
+        assert_health_and_status_answer(service, probes=3)
+    finally:
+        release.set()
