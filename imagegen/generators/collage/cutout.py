@@ -514,7 +514,13 @@ def _matte(
         clear = (cv2.resize(part.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0) & (inside > 0.5)
         alpha[clear] = np.clip(see_through[clear], floor, 1.0)
         glassy |= clear
-    alpha[_fine_holes(ratio, shade & ~glassy, inside, step)] = 0.0
+    holes = _fine_holes(ratio, shade & ~glassy, inside, step)
+    alpha[holes] = 0.0
+    # Along a hole's edge a pixel mixes the paper with the bar beside it: as opaque as it is dark.
+    rim = _near(holes, 2) & ~holes & shade & ~glassy
+    darkest = cv2.erode(light, np.ones((5, 5), np.uint8))
+    mixed = np.clip((1.0 - light) / np.maximum(1.0 - darkest, 1e-3), 0.0, 1.0)
+    alpha[rim] = np.minimum(alpha[rim], mixed[rim])
     return cv2.GaussianBlur(alpha, (3, 3), 0.6)
 
 
@@ -565,6 +571,16 @@ def _fine_holes(ratio: np.ndarray, shade: np.ndarray, inside: np.ndarray, step: 
     reaching[np.unique(labels[outside & lit])] = True
     reaching[0] = False
     taken = reaching[labels] & _near(outside, max(2, round(step * 5))) & within
+    # Further in, paper narrowing into a corner between two bars (a brow bar meeting a lens's rim) is
+    # still paper: a wedge of it too narrow for the small mask, joined to the paper already taken.
+    wide = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * round(step * 1.5) + 1,) * 2)
+    bright = shade & (light > _PAPER_LIT) & within  # beside the bars the paper looks less smooth
+    narrow = bright & (cv2.morphologyEx(bright.astype(np.uint8), cv2.MORPH_OPEN, wide) == 0)
+    count, labels = cv2.connectedComponents((taken | narrow).astype(np.uint8), connectivity=4)
+    joined = np.zeros(count, bool)
+    joined[np.unique(labels[taken])] = True
+    joined[0] = False
+    taken |= joined[labels]
     for _ in range(max(2, round(step * 1.5))):
         taken |= (cv2.dilate(taken.astype(np.uint8), square) > 0) & shade & (light > _PAPER_LIT - 0.1) & within
     return (found | taken) & within
