@@ -565,7 +565,7 @@ def _fine_holes(ratio: np.ndarray, shade: np.ndarray, inside: np.ndarray, step: 
         found |= (cv2.dilate(found.astype(np.uint8), square) > 0) & shade
     # Paper lit nearly as the backdrop, reaching in from it along the outline (beside a lens's rim), is no
     # product either, as far in as the small mask can be wrong; a thin arm's own pixels are darker.
-    lit = smooth & shade & (light > _PAPER_LIT)
+    lit = smooth & shade & ((light > _PAPER_LIT) | (hue_shift < _HOLE_HUE))
     count, labels = cv2.connectedComponents(lit.astype(np.uint8), connectivity=4)
     reaching = np.zeros(count, bool)
     reaching[np.unique(labels[outside & lit])] = True
