@@ -7,7 +7,8 @@ only darkens the paper, keeping its hue and staying smooth; the product changes 
 OpenCV's GrabCut, which settles the doubtful pixels by colour models and edges. Enclosed bodies outlined
 by fine lines (glass) stay see-through; paper the product wraps round but leaves open on one side (the
 gap under a pair of sunglasses' bridge) is dropped, as is the photo's own shadow (frames cast their own).
-Slivers of paper too thin for the small working copy (between bridge bars) are found again at full size.
+Slivers of paper too thin for the small working copy (between bridge bars, into the corners where they
+meet) and contact shade it took in are found again at full size.
 Cut-outs are kept by picture content and size, within a memory bound.
 """
 
@@ -563,8 +564,9 @@ def _fine_holes(ratio: np.ndarray, shade: np.ndarray, inside: np.ndarray, step: 
     square = np.ones((3, 3), np.uint8)
     for _ in range(max(2, round(step * 1.5))):
         found |= (cv2.dilate(found.astype(np.uint8), square) > 0) & shade
-    # Paper lit nearly as the backdrop, reaching in from it along the outline (beside a lens's rim), is no
-    # product either, as far in as the small mask can be wrong; a thin arm's own pixels are darker.
+    # Paper lit nearly as the backdrop, or shade of exactly its hue (a contact shadow), reaching in from it
+    # along the outline is no product either, as far in as the small mask can be wrong; a thin arm's own
+    # pixels are darker, polished metal is tinted or textured.
     lit = smooth & shade & ((light > _PAPER_LIT) | (hue_shift < _HOLE_HUE))
     count, labels = cv2.connectedComponents(lit.astype(np.uint8), connectivity=4)
     reaching = np.zeros(count, bool)
