@@ -69,8 +69,12 @@ def _render(
     colour: np.ndarray,
     glass: Image.Image | None = None,
     thin: Image.Image | None = None,
+    contact: np.ndarray | None = None,
 ) -> StudioPhoto:
-    """Photographs the product (opaque and glass masks at side x side) on the studio backdrop."""
+    """Photographs the product (opaque and glass masks at side x side) on the studio backdrop.
+
+    contact, when given, is a darker shade (0..1 of the light taken) where the product touches the paper.
+    """
     rng = np.random.default_rng(seed)
     solid = np.asarray(opaque, np.float32) / 255
     clear = np.asarray(glass, np.float32) / 255 if glass is not None else np.zeros_like(solid)
@@ -78,6 +82,8 @@ def _render(
     ground = clean = _backdrop(side, rng)
     # A broad soft shadow falling back-right, and a darker contact shadow just under the product.
     dim = _shadow(whole, side, 0.03, 0.02, 0.03, 0.28) + _shadow(whole, side, 0.0, 0.008, 0.008, 0.22)
+    if contact is not None:
+        dim = dim + contact
     ground = ground * (1.0 - np.clip(dim, 0, 0.6))[..., None]
     photo = ground
     if glass is not None:
@@ -198,6 +204,20 @@ def _aviator(size: int, seed: int) -> StudioPhoto:
     return dataclasses.replace(photo, gap=small)
 
 
+def _sphere(size: int, seed: int) -> StudioPhoto:
+    """A hammered metal sphere sitting on the paper: grey, dimpled, darker below, over its own contact shadow."""
+    side = size * _SS
+    rng = np.random.default_rng(seed + 100)
+    mask = _mask(side, lambda d, s: d.ellipse((0.3 * s, 0.26 * s, 0.7 * s, 0.66 * s), 255))
+    dimples = np.asarray(Image.fromarray((rng.random((side // 16, side // 16)) * 255).astype(np.uint8))
+                         .resize((side, side), Image.Resampling.BICUBIC), np.float32) / 255 - 0.5
+    metal = _shade(side, (150, 150, 152), light=0.5) * (1.0 + 0.25 * dimples)[..., None]
+    # Where a round product rests on the paper, a small dark pool of shade spreads just under it.
+    pool = _mask(side, lambda d, s: d.ellipse((0.43 * s, 0.64 * s, 0.57 * s, 0.675 * s), 255))
+    contact = np.asarray(pool.filter(ImageFilter.GaussianBlur(0.008 * side)), np.float32) / 255 * 0.18
+    return _render(side, seed, mask, metal, contact=contact)
+
+
 def _with_thin(photo: StudioPhoto, thin: Image.Image) -> StudioPhoto:
     """Returns the photo with its thin parts' mask, reduced to the photo's size."""
     small = thin.resize(photo.mask.size, Image.Resampling.BOX).point(lambda v: 255 if v >= 96 else 0)
@@ -211,6 +231,7 @@ STUDIO_PRODUCTS: dict[str, Callable[[int, int], StudioPhoto]] = {
     "edge": _edge,
     "thin": _thin,
     "aviator": _aviator,
+    "sphere": _sphere,
 }
 
 

@@ -239,3 +239,30 @@ def test_the_paper_between_a_brow_bar_and_the_bridge_shows_through(seed: int, si
 
     assert (alpha[strip] > KEPT).mean() <= 0.35
     assert overlap(alpha > KEPT, truth) >= 0.85  # thin frames at 324 px are a pixel or two across
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("size", [486, 700])
+def test_the_paper_in_the_corners_where_the_brow_bar_meets_the_rims_shows_through(seed: int, size: int) -> None:
+    # The strip narrows to a wedge where the brow bar meets each lens's rim; its paper (and the pixels
+    # mixing it with the bars) must not stay in the cut-out as white slivers beside the bridge.
+    shot, image = photo("aviator", seed)
+    if size != image.width:
+        image = image.resize((size, size), Image.Resampling.LANCZOS)
+    alpha = np.asarray(lift(image).getchannel("A"))
+    gap = np.asarray(shot.gap.resize((size, size), Image.Resampling.BOX)) >= 128
+
+    assert alpha[gap].mean() <= 0.06 * 255
+
+
+@pytest.mark.parametrize("seed", [2, 3, 5])
+def test_the_contact_shadow_under_a_round_product_is_left_behind(seed: int) -> None:
+    # Where a sphere rests on the paper a pool of shade spreads under it, as grey and smooth as the metal
+    # is near its lower edge; it must not hang below the outline as a pale blob.
+    shot, alpha = opacity("sphere", seed)
+    outside = np.asarray(shot.mask.filter(ImageFilter.MaxFilter(7))) == 0  # more than three pixels out
+    pool = np.zeros_like(outside)
+    pool[455:500, 280:420] = True  # under the sphere's lowest point (y 462)
+    pool &= outside
+
+    assert (alpha[pool] > KEPT).mean() <= 0.08

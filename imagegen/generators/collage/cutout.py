@@ -7,7 +7,8 @@ only darkens the paper, keeping its hue and staying smooth; the product changes 
 OpenCV's GrabCut, which settles the doubtful pixels by colour models and edges. Enclosed bodies outlined
 by fine lines (glass) stay see-through; paper the product wraps round but leaves open on one side (the
 gap under a pair of sunglasses' bridge) is dropped, as is the photo's own shadow (frames cast their own).
-Slivers of paper too thin for the small working copy (between bridge bars) are found again at full size.
+Slivers of paper too thin for the small working copy (between bridge bars, into the corners where they
+meet) and contact shade it took in are found again at full size.
 Cut-outs are kept by picture content and size, within a memory bound.
 """
 
@@ -514,7 +515,13 @@ def _matte(
         clear = (cv2.resize(part.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0) & (inside > 0.5)
         alpha[clear] = np.clip(see_through[clear], floor, 1.0)
         glassy |= clear
-    alpha[_fine_holes(ratio, shade & ~glassy, inside, step)] = 0.0
+    holes = _fine_holes(ratio, shade & ~glassy, inside, step)
+    alpha[holes] = 0.0
+    # Along a hole's edge a pixel mixes the paper with the bar beside it: as opaque as it is dark.
+    rim = _near(holes, 2) & ~holes & shade & ~glassy
+    darkest = cv2.erode(light, np.ones((5, 5), np.uint8))
+    mixed = np.clip((1.0 - light) / np.maximum(1.0 - darkest, 1e-3), 0.0, 1.0)
+    alpha[rim] = np.minimum(alpha[rim], mixed[rim])
     return cv2.GaussianBlur(alpha, (3, 3), 0.6)
 
 
@@ -557,14 +564,25 @@ def _fine_holes(ratio: np.ndarray, shade: np.ndarray, inside: np.ndarray, step: 
     square = np.ones((3, 3), np.uint8)
     for _ in range(max(2, round(step * 1.5))):
         found |= (cv2.dilate(found.astype(np.uint8), square) > 0) & shade
-    # Paper lit nearly as the backdrop, reaching in from it along the outline (beside a lens's rim), is no
-    # product either, as far in as the small mask can be wrong; a thin arm's own pixels are darker.
-    lit = smooth & shade & (light > _PAPER_LIT)
+    # Paper lit nearly as the backdrop, or shade of exactly its hue (a contact shadow), reaching in from it
+    # along the outline is no product either, as far in as the small mask can be wrong; a thin arm's own
+    # pixels are darker, polished metal is tinted or textured.
+    lit = smooth & shade & ((light > _PAPER_LIT) | (hue_shift < _HOLE_HUE))
     count, labels = cv2.connectedComponents(lit.astype(np.uint8), connectivity=4)
     reaching = np.zeros(count, bool)
     reaching[np.unique(labels[outside & lit])] = True
     reaching[0] = False
     taken = reaching[labels] & _near(outside, max(2, round(step * 5))) & within
+    # Further in, paper narrowing into a corner between two bars (a brow bar meeting a lens's rim) is
+    # still paper: a wedge of it too narrow for the small mask, joined to the paper already taken.
+    wide = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * round(step * 1.5) + 1,) * 2)
+    bright = shade & (light > _PAPER_LIT) & within  # beside the bars the paper looks less smooth
+    narrow = bright & (cv2.morphologyEx(bright.astype(np.uint8), cv2.MORPH_OPEN, wide) == 0)
+    count, labels = cv2.connectedComponents((taken | narrow).astype(np.uint8), connectivity=4)
+    joined = np.zeros(count, bool)
+    joined[np.unique(labels[taken])] = True
+    joined[0] = False
+    taken |= joined[labels]
     for _ in range(max(2, round(step * 1.5))):
         taken |= (cv2.dilate(taken.astype(np.uint8), square) > 0) & shade & (light > _PAPER_LIT - 0.1) & within
     return (found | taken) & within
