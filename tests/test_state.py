@@ -76,6 +76,15 @@ def test_discarded_generations_are_gone(state):
     assert state.statuses.get(record.id) is None
 
 
+def test_a_finished_generation_read_many_times_is_gone_once_discarded(state):
+    record = state.statuses.create("modern")
+    state.statuses.complete(record.id, "https://x/generated/c.jpg")
+    reads = [state.statuses.get(record.id) for _ in range(3)]  # the replica keeps ended records decoded
+    assert {(read.status, read.image_url) for read in reads} == {(statuses.COMPLETED, "https://x/generated/c.jpg")}
+    state.statuses.discard(record.id)
+    assert state.statuses.get(record.id) is None
+
+
 def test_statuses_are_bounded_in_count(state):
     ids = [state.statuses.create("modern").id for _ in range(60)]
     for generation_id in ids:

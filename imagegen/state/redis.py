@@ -197,6 +197,7 @@ class RedisStatusStore:
     ) -> None:
         self._redis = connection
         self._still_queued = still_queued
+        self._ended: dict[str, tuple[tuple, records.Generation]] = {}  # id -> (hash as read, its record)
         self._max_entries = max_entries
         self._ttl = int(ttl_seconds)
         self._lease_ms = int(lease_seconds * 1000)
@@ -247,10 +248,23 @@ class RedisStatusStore:
     def _read(self, generation_id: str) -> tuple[bool, records.Generation | None, bytes, bool]:
         with self._redis.calling():
             answer = self._get(keys=[_gen(generation_id), _lease(generation_id), EPOCH, RECOVERING])
-        record = _record(generation_id, answer[1])
+        record = self._decoded(generation_id, answer[1])
         if record is not None:
             return bool(answer[0]), record, b"", False
         return False, None, answer[2], bool(answer[3])
+
+    def _decoded(self, generation_id: str, flat: list) -> records.Generation | None:
+        """The record a hash holds; an ended one read unchanged again is the same object (its answer is reused)."""
+        raw = tuple(flat) if flat else ()
+        kept = self._ended.get(generation_id)
+        if kept is not None and kept[0] == raw:
+            return kept[1]
+        record = _record(generation_id, flat)
+        if record is not None and record.status != records.PROCESSING:
+            if len(self._ended) >= _ENDED_KEPT:
+                self._ended.clear()  # bounded; refilled by the next reads
+            self._ended[generation_id] = (raw, record)
+        return record
 
     def share(self, generation_id: str) -> records.Generation | None:
         with self._redis.calling():
@@ -529,6 +543,9 @@ def redis_state(
         description=f"redis {addr}",
         queued=statuses.queued,
     )
+
+
+_ENDED_KEPT = 4096  # ended records kept decoded, per replica
 
 
 def _record(generation_id: str, flat: list) -> records.Generation | None:
