@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import redis
 from redis.cluster import RedisCluster
+
+from imagegen.redis_connect import connect
 
 
 
@@ -101,6 +105,32 @@ def redis_cluster_addr(redis_cluster) -> str:
     """REDIS_ADDR of one cluster node, every node emptied before the test."""
     redis_cluster.flush()
     return redis_cluster.addr
+
+
+BACKENDS = ["memory", "redis", "cluster"]  # the params of a contract fixture built with replica_views
+
+
+@contextlib.contextmanager
+def replica_views(request, in_memory: Callable[[], object],
+                  over_redis: Callable[[object, str], object]) -> Iterator[Callable[[], object]]:
+    """A maker of one shared store's views, one per replica: the same in-process object, or a new Redis
+    client each (a single redis-server or the cluster, after request.param), closed afterwards."""
+    if request.param == "memory":
+        shared = in_memory()
+        yield lambda: shared
+        return
+    addr = request.getfixturevalue("redis_addr" if request.param == "redis" else "redis_cluster_addr")
+    clients = []
+
+    def make():
+        clients.append(connect(addr, timeout_seconds=2))
+        return over_redis(clients[-1], addr)
+
+    try:
+        yield make
+    finally:
+        for client in clients:
+            client.close()
 
 
 def _free_node_ports(count: int) -> list[int]:

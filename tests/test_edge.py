@@ -13,9 +13,8 @@ from grpc_health.v1 import health_pb2
 
 from genproto import imagegeneration_pb2 as pb
 from tests.fakes.held_catalog import HeldCatalog
-from tests.service import wait_for
+from tests.service import SERVICE, raw_call, upload_slots_held, wait_for
 
-SERVICE = "/hipstershop.ImageGenerationService/"
 MUG = "6E92ZMYYFZ"
 
 
@@ -83,19 +82,10 @@ def hold_upload_slots(service, count: int) -> tuple[threading.Event, list]:
         release.wait(120)
         yield pb.UploadBackgroundRequest(image_data="bm90IGFuIGltYWdl")
 
-    upload = service.channel.stream_unary(
-        SERVICE + "UploadBackground", request_serializer=pb.UploadBackgroundRequest.SerializeToString,
-        response_deserializer=pb.UploadBackgroundResponse.FromString)
+    upload = raw_call(service.channel, "UploadBackground")
     calls = [upload.future(one_slow_message(), timeout=180) for _ in range(count)]
 
-    def slots_taken() -> bool:  # a deadline that leaves no time to wait in turn: refused at once when taken
-        try:
-            service.stub.UploadBackground(pb.UploadBackgroundRequest(image_data="eA=="), timeout=1)
-        except grpc.RpcError as error:
-            return error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-        return False
-
-    wait_for(slots_taken, timeout=60, what="the slow uploads to hold every upload slot")
+    wait_for(lambda: upload_slots_held(service), timeout=60, what="the slow uploads to hold every upload slot")
     return release, calls
 
 
@@ -219,9 +209,7 @@ def _tiny_png() -> bytes:
 
 
 def test_peers_that_never_send_their_request_are_cut_off_and_others_get_their_turn(service):
-    raw = service.channel.stream_unary(
-        SERVICE + "GenerateCartImage", request_serializer=pb.GenerateCartImageRequest.SerializeToString,
-        response_deserializer=pb.GenerateCartImageResponse.FromString)
+    raw = raw_call(service.channel, "GenerateCartImage")
     never = threading.Event()
 
     def nothing():

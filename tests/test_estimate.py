@@ -5,26 +5,13 @@ from __future__ import annotations
 import pytest
 
 from imagegen.estimate import Estimator, MemoryRunLog, RedisRunLog
-from imagegen.redis_connect import connect
-from tests.redis_cluster import redis_cluster, redis_cluster_addr  # noqa: F401 (fixtures)
+from tests.redis_cluster import BACKENDS, redis_cluster, redis_cluster_addr, replica_views  # noqa: F401 (fixtures)
 
 
-@pytest.fixture(params=["memory", "redis", "cluster"])
+@pytest.fixture(params=BACKENDS)
 def make_log(request):
-    if request.param == "memory":
-        shared = MemoryRunLog()
-        yield lambda: shared
-        return
-    addr = request.getfixturevalue("redis_addr" if request.param == "redis" else "redis_cluster_addr")
-    clients = []
-
-    def make():
-        clients.append(connect(addr, timeout_seconds=2))
-        return RedisRunLog(clients[-1], addr)
-
-    yield make
-    for client in clients:
-        client.close()
+    with replica_views(request, MemoryRunLog, RedisRunLog) as make:
+        yield make
 
 
 def test_nothing_known_is_zero(make_log):

@@ -12,29 +12,17 @@ from imagegen.queue import Job, lane_for
 from imagegen.queue.memory import MemoryQueue
 from imagegen.queue.redis import RedisQueue
 from imagegen.redis_connect import connect
-from tests.redis_cluster import redis_cluster, redis_cluster_addr  # noqa: F401 (fixtures)
+from tests.redis_cluster import BACKENDS, redis_cluster, redis_cluster_addr, replica_views  # noqa: F401 (fixtures)
 from tests.service import wait_for
 
 LEASE = 1.0
 
 
-@pytest.fixture(params=["memory", "redis", "cluster"])
+@pytest.fixture(params=BACKENDS)
 def make_queue(request):
     """Builds queues that share one backing store (two of them act as two replicas)."""
-    if request.param == "memory":
-        shared = MemoryQueue(lease_seconds=LEASE, max_attempts=3)
-        yield lambda: shared
-        return
-    addr = request.getfixturevalue("redis_addr" if request.param == "redis" else "redis_cluster_addr")
-    clients = []
-
-    def make():
-        clients.append(connect(addr, timeout_seconds=2))
-        return RedisQueue(clients[-1], lease_seconds=LEASE, max_attempts=3, addr=addr)
-
-    yield make
-    for client in clients:
-        client.close()
+    with replica_views(request, lambda: MemoryQueue(lease_seconds=LEASE, max_attempts=3), lambda client, addr: RedisQueue(client, lease_seconds=LEASE, max_attempts=3, addr=addr)) as make:
+        yield make
 
 
 def job(generation_id: str, lane: str = "") -> Job:

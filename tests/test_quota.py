@@ -12,29 +12,17 @@ from imagegen.quota import FirstCallGate, GeminiQuota, QuotaPolicy, QuotaTimeout
 from imagegen.quota.memory import MemoryQuotaStore
 from imagegen.quota.redis import RedisQuotaStore
 from imagegen.redis_connect import connect
-from tests.redis_cluster import redis_cluster, redis_cluster_addr  # noqa: F401 (fixtures)
+from tests.redis_cluster import BACKENDS, redis_cluster, redis_cluster_addr, replica_views  # noqa: F401 (fixtures)
 from tests.service import wait_for
 
 MODEL = "gemini-2.5-flash-image"
 
 
-@pytest.fixture(params=["memory", "redis", "cluster"])
+@pytest.fixture(params=BACKENDS)
 def make_store(request):
     """Builds stores over one backing state (each one a replica's view)."""
-    if request.param == "memory":
-        shared = MemoryQuotaStore()
-        yield lambda: shared
-        return
-    addr = request.getfixturevalue("redis_addr" if request.param == "redis" else "redis_cluster_addr")
-    clients = []
-
-    def make():
-        clients.append(connect(addr, timeout_seconds=2))
-        return RedisQuotaStore(clients[-1], addr)
-
-    yield make
-    for client in clients:
-        client.close()
+    with replica_views(request, MemoryQuotaStore, RedisQuotaStore) as make:
+        yield make
 
 
 def replicas(make_store, **policy) -> tuple[GeminiQuota, GeminiQuota]:

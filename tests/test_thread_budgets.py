@@ -12,9 +12,8 @@ import pytest
 from grpc_health.v1 import health_pb2
 
 from genproto import imagegeneration_pb2 as pb
-from tests.service import wait_for
+from tests.service import raw_call, upload_slots_held, wait_for
 
-SERVICE = "/hipstershop.ImageGenerationService/"
 REFLECTION = "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"
 
 
@@ -22,6 +21,12 @@ def silent(release: threading.Event):
     """A request stream that sends nothing until release is set."""
     release.wait(120)
     yield from ()
+
+
+def shop_generation(service, quantity: int) -> str:
+    """A shopper's GenerateCartImage with the kit's 10 s deadline; the generation id."""
+    return service.stub.GenerateCartImage(pb.GenerateCartImageRequest(
+        cart_items=[pb.CartItem(product_id="6E92ZMYYFZ", quantity=quantity)]), timeout=10).generation_id
 
 
 def assert_health_and_status_answer(service, probes: int = 10) -> None:
@@ -57,9 +62,7 @@ def test_200_silent_reflection_streams_leave_health_and_status_answering(make_se
 def test_silent_generation_requests_hold_no_generation_slot(make_service):
     service = make_service({"GENERATE_MAX_INFLIGHT": "3"})
     release = threading.Event()
-    raw = service.channel.stream_unary(
-        SERVICE + "GenerateCartImage", request_serializer=pb.GenerateCartImageRequest.SerializeToString,
-        response_deserializer=pb.GenerateCartImageResponse.FromString)
+    raw = raw_call(service.channel, "GenerateCartImage")
     held = [raw.future(silent(release), timeout=120) for _ in range(3)]  # as many as there are slots
     try:
         shopper = service.stub.GenerateCartImage(pb.GenerateCartImageRequest(
@@ -104,17 +107,11 @@ def tiny_png() -> str:
 def test_150_silent_generation_senders_leave_24_shoppers_admitted_within_the_kits_deadline(make_service):
     service = make_service()
     stop = threading.Event()
-    raw = service.channel.stream_unary(
-        SERVICE + "GenerateCartImage", request_serializer=pb.GenerateCartImageRequest.SerializeToString,
-        response_deserializer=pb.GenerateCartImageResponse.FromString)
+    raw = raw_call(service.channel, "GenerateCartImage")
     flood = [raw.future(silent(stop), timeout=120) for _ in range(150)]
     try:
-        def shop(quantity: int) -> str:  # the kit's 10 s deadline
-            return service.stub.GenerateCartImage(pb.GenerateCartImageRequest(
-                cart_items=[pb.CartItem(product_id="6E92ZMYYFZ", quantity=quantity)]), timeout=10).generation_id
-
         with futures.ThreadPoolExecutor(24) as pool:
-            admitted = list(pool.map(shop, range(1, 25)))
+            admitted = list(pool.map(lambda quantity: shop_generation(service, quantity), range(1, 25)))
         assert len(set(admitted)) == 24
         assert_health_and_status_answer(service, probes=3)
         for call in flood:  # every one cut off, refused a turn, or refused a thread, never admitted
@@ -128,19 +125,10 @@ def test_150_silent_generation_senders_leave_24_shoppers_admitted_within_the_kit
 def test_4_silent_uploads_reopened_as_fast_as_they_are_cut_delay_shoppers_uploads_but_never_refuse_them(make_service):
     service = make_service()  # two upload slots
     stop = threading.Event()
-    raw = service.channel.stream_unary(
-        SERVICE + "UploadBackground", request_serializer=pb.UploadBackgroundRequest.SerializeToString,
-        response_deserializer=pb.UploadBackgroundResponse.FromString)
+    raw = raw_call(service.channel, "UploadBackground")
     attacker = keep_open(4, lambda: raw.future(silent(stop), timeout=120), stop)
     try:
-        def slots_held() -> bool:  # a deadline that leaves no time to wait in turn: refused at once when held
-            try:
-                service.stub.UploadBackground(pb.UploadBackgroundRequest(image_data="eA=="), timeout=1)
-            except grpc.RpcError as error:
-                return error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-            return False
-
-        wait_for(slots_held, timeout=30, what="the silent uploads to hold both slots")
+        wait_for(lambda: upload_slots_held(service), timeout=30, what="the silent uploads to hold both slots")
 
         def shop(_: int) -> str:  # the kit's 30 s upload deadline
             return service.stub.UploadBackground(pb.UploadBackgroundRequest(image_data=tiny_png()), timeout=30).image_url
@@ -166,20 +154,14 @@ def test_32_silent_generation_calls_reopened_as_fast_as_they_are_cut_leave_shopp
     service = make_service()
     stop = threading.Event()
     channel = own_connection(service)
-    raw = channel.stream_unary(
-        SERVICE + "GenerateCartImage", request_serializer=pb.GenerateCartImageRequest.SerializeToString,
-        response_deserializer=pb.GenerateCartImageResponse.FromString)
+    raw = raw_call(channel, "GenerateCartImage")
     attacker = keep_open(attackers, lambda: raw.future(silent(stop), timeout=120), stop)
     try:
         wait_for(lambda: service.logs().count("while another call waited") + service.logs().count(
             "the request was not received within") >= attackers, timeout=30, what="the attackers cut and back")
 
-        def shop(quantity: int) -> str:  # the kit's 10 s deadline
-            return service.stub.GenerateCartImage(pb.GenerateCartImageRequest(
-                cart_items=[pb.CartItem(product_id="6E92ZMYYFZ", quantity=quantity)]), timeout=10).generation_id
-
         with futures.ThreadPoolExecutor(8) as pool:
-            admitted = list(pool.map(shop, range(1, 17)))
+            admitted = list(pool.map(lambda quantity: shop_generation(service, quantity), range(1, 17)))
         assert len(set(admitted)) == 16
     finally:
         stop.set()
@@ -190,9 +172,7 @@ def test_32_silent_generation_calls_reopened_as_fast_as_they_are_cut_leave_shopp
 def test_silent_status_calls_are_cut_off_and_a_shoppers_status_is_answered(make_service):
     service = make_service()
     release = threading.Event()
-    raw = service.channel.stream_unary(
-        SERVICE + "GetImageGenerationStatus", request_serializer=pb.GetStatusRequest.SerializeToString,
-        response_deserializer=pb.GetStatusResponse.FromString)
+    raw = raw_call(service.channel, "GetImageGenerationStatus")
     held = [raw.future(silent(release), timeout=120) for _ in range(12)]  # three times the status threads
     try:
         answer = service.stub.GetImageGenerationStatus(pb.GetStatusRequest(generation_id="nope"), timeout=30)

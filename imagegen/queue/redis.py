@@ -49,6 +49,11 @@ local function tidy_lane(lane)
     redis.call('HDEL', P .. 'lanes', lane)
   end
 end
+local function drop(lane, sid, job)
+  redis.call('XDEL', P .. 'lane:' .. lane, sid)
+  redis.call('DEL', job)
+  tidy_lane(lane)
+end
 """
 
 _ENQUEUE = _LIB + """
@@ -106,10 +111,8 @@ if scan == '1' then
         if attempts >= max_attempts then
           local enq = redis.call('HGET', job, 'enq')
           redis.call('XACK', stream, 'workers', p[1])
-          redis.call('XDEL', stream, p[1])
-          redis.call('DEL', job)
           redis.call('DECR', P .. 'running')
-          tidy_lane(lane)
+          drop(lane, p[1], job)
           return {2, gid, lane, field(entry[2], 'p'), enq, now, attempts}
         end
         local got = redis.call('XCLAIM', stream, 'workers', consumer, lease_ms, p[1], 'RETRYCOUNT', attempts + 1)
@@ -154,9 +157,7 @@ end
 local stream = P .. 'lane:' .. fields[1]
 if redis.call('XACK', stream, 'workers', fields[2]) == 0 then return 0 end
 redis.call('DECR', P .. 'running')
-redis.call('XDEL', stream, fields[2])
-redis.call('DEL', job)
-tidy_lane(fields[1])
+drop(fields[1], fields[2], job)
 return 1
 """
 
@@ -182,9 +183,7 @@ if redis.call('ZREM', P .. 'order', fields[3]) == 0 then
   if redis.call('ZREM', P .. 'returned', fields[3]) == 0 then return 0 end
   redis.call('XACK', stream, 'workers', fields[2])
 end
-redis.call('XDEL', stream, fields[2])
-redis.call('DEL', job)
-tidy_lane(fields[1])
+drop(fields[1], fields[2], job)
 return 1
 """
 
