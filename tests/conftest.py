@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fakes.picture_server import MissingPictures
 from tests.service import ServiceProcess
 
 # Carts seeded in the dev stack for the end-to-end tests.
@@ -119,3 +120,11 @@ def service(tmp_path_factory, devstack):
     """One service with default settings (collage, local store) shared by a module's tests."""
     with serving(peer_env(devstack), tmp_path_factory.mktemp("service")) as process:
         yield process
+
+
+@pytest.fixture
+def held_pictures():
+    """A picture server with no pictures that holds each request until `release` is set (a generation stays busy)."""
+    held = MissingPictures(hold=True)
+    yield held
+    held.close()

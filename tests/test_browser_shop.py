@@ -176,13 +176,19 @@ def test_a_photo_uploaded_through_the_file_input_becomes_the_background(shop: De
     assert g > r and g > b, (r, g, b)
 
 
-def test_a_text_file_is_refused_with_a_readable_message(shop: DemoShop, page: Page, tmp_path):
+def upload_a_text_file(shop: DemoShop, page: Page, tmp_path):
+    """Opens the cart page and picks a text file as the background: the upload's state says it is refused."""
     notes = tmp_path / "notes.txt"
     notes.write_text("not a picture\n")
     page.goto(shop.url)
     page.get_by_label("Background photo").set_input_files(str(notes))
     state = page.locator("#cart-image-upload-state")
     expect(state).to_have_text("This file is not a PNG, JPEG or WebP image.", timeout=FINISHED_MS)
+    return state
+
+
+def test_a_text_file_is_refused_with_a_readable_message(shop: DemoShop, page: Page, tmp_path):
+    upload_a_text_file(shop, page, tmp_path)
     expect(page.get_by_role("img", name="Your background photo")).to_be_hidden()
     expect(page.get_by_role("button", name="Generate image")).to_be_enabled()
     screenshot(page, "3-text-file-refused")
@@ -358,12 +364,7 @@ def test_the_feature_is_in_the_first_viewport_and_brings_the_panel_into_view(sho
 
 
 def test_a_refused_uploads_message_is_gone_once_the_next_picture_is_made(shop: DemoShop, page: Page, tmp_path):
-    notes = tmp_path / "notes.txt"
-    notes.write_text("not a picture\n")
-    page.goto(shop.url)
-    page.get_by_label("Background photo").set_input_files(str(notes))
-    state = page.locator("#cart-image-upload-state")
-    expect(state).to_have_text("This file is not a PNG, JPEG or WebP image.", timeout=FINISHED_MS)
+    state = upload_a_text_file(shop, page, tmp_path)
 
     page.get_by_role("button", name="Generate image").click()
     expect(state).to_have_text("")  # gone as soon as the generation starts

@@ -13,7 +13,6 @@ from google.protobuf import descriptor_pool
 from PIL import Image
 
 from genproto import imagegeneration_pb2 as pb
-from tests.fakes.picture_server import MissingPictures
 from tests.service import free_port, wait_for
 
 SUNGLASSES, MUG, CANDLE, WATCH = "OLJCESPC7Z", "6E92ZMYYFZ", "0PUK6V6EV0", "1YMWWN1N4O"
@@ -287,13 +286,6 @@ def test_logs_are_json_with_request_and_generation_ids(service):
 
 
 # ---- capacity and shutdown ----
-
-@pytest.fixture
-def held_pictures():
-    held = MissingPictures(hold=True)
-    yield held
-    held.close()
-
 
 def test_full_queue_is_resource_exhausted_and_work_goes_on(make_service, held_pictures):
     service = make_service({"PRODUCT_IMAGE_BASE_URL": held_pictures.url, "MODEL_CONCURRENCY": "1",

@@ -14,7 +14,6 @@ from imagegen.status_details import DOMAIN
 from imagegen.styles import DEFAULT_STYLE, STYLES
 from grpc_status import rpc_status
 from tests.fakes.held_catalog import HeldCatalog
-from tests.fakes.picture_server import MissingPictures
 from tests.service import wait_for
 
 MUG, CANDLE = "6E92ZMYYFZ", "0PUK6V6EV0"
@@ -99,13 +98,6 @@ def test_the_rate_limit_gives_its_wait_as_retry_info(make_service):
     assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and found["ErrorInfo"].reason == "RATE_LIMITED"
     seconds = int(re.search(r"try again in (\d+) seconds", error.details()).group(1))
     assert found["RetryInfo"].retry_delay.seconds == seconds and 590 <= seconds <= 600
-
-
-@pytest.fixture
-def held_pictures():
-    held = MissingPictures(hold=True)
-    yield held
-    held.close()
 
 
 def test_a_full_queue_says_queue_full_with_a_retry_delay(make_service, held_pictures):

@@ -9,16 +9,8 @@ import grpc
 import pytest
 
 from genproto import imagegeneration_pb2 as pb
-from tests.fakes.picture_server import MissingPictures
 from tests.conftest import replica_env
 from tests.service import wait_for
-
-
-@pytest.fixture
-def held_pictures():
-    held = MissingPictures(hold=True)
-    yield held
-    held.close()
 
 
 def poll_until_gone(service, generation_id: str) -> list[str]:
