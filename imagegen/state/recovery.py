@@ -140,7 +140,8 @@ class RememberingQueue:
     def enqueue(self, job: shared_queue.Job) -> bool:
         """Adds the job and tells the store how to add it again."""
         added = self._queue.enqueue(job)
-        self._queued(job.generation_id, lambda: self._queue.enqueue(job))
+        if added:  # one already queued was remembered when it was added
+            self._queued(job.generation_id, lambda: self._queue.enqueue(job))
         return added
 
     def take(self, consumer: str, block_seconds: float = 0.0) -> shared_queue.Claimed | None:
