@@ -164,6 +164,7 @@ class GcsEmulator:
         self._port = 0
         self._httpd: _EmulatorServer | None = None
         self._thread: threading.Thread | None = None
+        self._reserved: socket.socket | None = None  # holds the port while stopped
         if start:
             self.start()
 
@@ -184,6 +185,9 @@ class GcsEmulator:
         if self._httpd is not None:
             return
         handler = partial(_FaultyRequestHandler, self._storage)
+        if self._reserved is not None:
+            self._reserved.close()
+            self._reserved = None
         httpd = _EmulatorServer((HOST, self._port), handler, self._faults, self.requests)
         self._port = httpd.server_address[1]
         self._httpd = httpd
@@ -200,6 +204,12 @@ class GcsEmulator:
         httpd.server_close()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        # Bound but not listening: connecting is refused, and no other server of the suite's workers can
+        # take the port meanwhile (one did once, and a put read its 404 instead of "unreachable").
+        reserved = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        reserved.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        reserved.bind((HOST, self._port))
+        self._reserved = reserved
 
     def wipe(self) -> None:
         """Deletes every object and bucket, then recreates the default bucket; clears faults and the log."""
