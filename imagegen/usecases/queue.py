@@ -173,6 +173,11 @@ class GenerationQueue:
                 log.warning("the generation queue cannot be read", extra={"reason": str(error)})
                 taken = None
                 self._stopping.wait(1.0)
+            except Exception:  # noqa: BLE001 (the only taker: if it ended, this replica would draw nothing more)
+                if not self._stopping.is_set():  # at shutdown the Redis client may close under a take
+                    log.exception("taking from the generation queue failed; trying again")
+                taken = None
+                self._stopping.wait(1.0)
             if taken is None:
                 self._free.release()
             else:

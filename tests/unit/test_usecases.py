@@ -67,7 +67,7 @@ class Service:
     """The use cases wired as the composition root wires them, over fakes."""
 
     def __init__(self, generator=None, store=None, shop=None, concurrency=4, queue_limit=16, max_wait=60.0,
-                 clock=time.monotonic) -> None:
+                 clock=time.monotonic, shared_queue=None) -> None:
         metrics = Metrics()
         state = memory_state(100, 600)
         self.generator = generator or InstantGenerator()
@@ -76,7 +76,7 @@ class Service:
         pending = Pending(state.statuses, state.in_flight, metrics)
         run = RunGeneration(pictures=FakePictures(), generator=self.generator, store=self.store,
                             statuses=state.statuses, results=state.results, pending=pending, metrics=metrics)
-        self.queue = GenerationQueue(MemoryQueue(600, clock=clock), run, pending, state.statuses, metrics,
+        self.queue = GenerationQueue(shared_queue or MemoryQueue(600, clock=clock), run, pending, state.statuses, metrics,
                                      workers=concurrency, queue_limit=queue_limit, max_wait_seconds=max_wait,
                                      lease_seconds=600, consumer="here")
         self.queue.start()
@@ -297,6 +297,28 @@ def test_a_light_shopper_waits_behind_one_of_a_heavy_shoppers_jobs_not_all(servi
     assert service.read(light.id).queue_position == 1
     assert service.read(heavy[-1].id).queue_position == 19
     service.generator.release.set()
+
+
+class FailingOnceQueue(MemoryQueue):
+    """A queue whose first take fails with an error no adapter maps (a client library's own bug, say)."""
+
+    def __init__(self) -> None:
+        super().__init__(600)
+        self.failed = False
+
+    def take(self, consumer, block_seconds=0.0):
+        if not self.failed:
+            self.failed = True
+            raise TypeError("argument must be an int, or have a fileno() method.")
+        return super().take(consumer, block_seconds)
+
+
+def test_a_take_that_fails_unexpectedly_does_not_stop_the_replica_drawing(services):
+    queue = FailingOnceQueue()
+    service = services(shared_queue=queue)
+    wait_for(lambda: queue.failed, what="the failing take")
+    record = service.start(CartRequest(items=(("MUG", 1),)))
+    assert service.finished(record.id).status == "completed"
 
 
 def test_a_stored_background_is_kept_once_and_can_be_drawn_on(services):
