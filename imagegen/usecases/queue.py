@@ -275,3 +275,7 @@ class GenerationQueue:
                 except PeerUnavailable as error:
                     log.warning("a queue lease could not be renewed", extra={"reason": str(error)})
                     break
+                except Exception:  # noqa: BLE001 (the only renewer: if it ended, every running job would be drawn twice)
+                    if not self._closed.is_set():
+                        log.exception("renewing a queue lease failed; trying again next round")
+                    break

@@ -67,7 +67,7 @@ class Service:
     """The use cases wired as the composition root wires them, over fakes."""
 
     def __init__(self, generator=None, store=None, shop=None, concurrency=4, queue_limit=16, max_wait=60.0,
-                 clock=time.monotonic, shared_queue=None) -> None:
+                 clock=time.monotonic, shared_queue=None, lease_seconds=600) -> None:
         metrics = Metrics()
         state = memory_state(100, 600)
         self.generator = generator or InstantGenerator()
@@ -78,7 +78,7 @@ class Service:
                             statuses=state.statuses, results=state.results, pending=pending, metrics=metrics)
         self.queue = GenerationQueue(shared_queue or MemoryQueue(600, clock=clock), run, pending, state.statuses, metrics,
                                      workers=concurrency, queue_limit=queue_limit, max_wait_seconds=max_wait,
-                                     lease_seconds=600, consumer="here")
+                                     lease_seconds=lease_seconds, consumer="here")
         self.queue.start()
         self.start = StartGeneration(cart=self.shop, catalog=self.shop, store=self.store, state=state,
                                      queue=self.queue, pending=pending, metrics=metrics,
@@ -318,6 +318,29 @@ def test_a_take_that_fails_unexpectedly_does_not_stop_the_replica_drawing(servic
     service = services(shared_queue=queue)
     wait_for(lambda: queue.failed, what="the failing take")
     record = service.start(CartRequest(items=(("MUG", 1),)))
+    assert service.finished(record.id).status == "completed"
+
+
+class FailingRenewQueue(MemoryQueue):
+    """A queue whose first lease renewal fails with an error no adapter maps; counts renewals."""
+
+    def __init__(self) -> None:
+        super().__init__(600)
+        self.renewals = 0
+
+    def renew(self, consumer, generation_id):
+        self.renewals += 1
+        if self.renewals == 1:
+            raise TypeError("argument must be an int, or have a fileno() method.")
+        return super().renew(consumer, generation_id)
+
+
+def test_a_renewal_that_fails_unexpectedly_does_not_stop_the_leases_being_renewed(services):
+    queue = FailingRenewQueue()
+    service = services(shared_queue=queue, lease_seconds=0.3, generator=GatedGenerator())
+    record = service.start(CartRequest(items=(("MUG", 1),)))
+    wait_for(lambda: queue.renewals >= 3, what="the running job's lease renewed after the failure")
+    service.generator.release.set()
     assert service.finished(record.id).status == "completed"
 
 
