@@ -47,3 +47,60 @@ def connect(addr: str, timeout_seconds: float = 1.0) -> redis.Redis | RedisClust
 def _split(addr: str) -> tuple[str, int]:
     host, _, port = addr.rpartition(":")
     return host.strip("[]"), int(port)
+
+
+class HotScript:
+    """A registered script called on connections of its own, kept between calls: for the status poll.
+
+    redis-py's command path (a pool checkout that polls the socket, the retry wrapper, argument filtering,
+    the Script layer) held the GIL for about a quarter of a status call; this sends the same EVALSHA on a
+    kept connection and reads its answer, with the same errors and connect()'s one quick retry on a broken
+    connection. A Redis that lost its scripts (a restart) is sent the script once more. A cluster client
+    keeps redis-py's own path, which follows MOVED and ASK.
+    """
+
+    def __init__(self, client: redis.Redis | RedisCluster, script: str, keep: int = 8) -> None:
+        self._script = client.register_script(script)
+        self._pool = None if isinstance(client, RedisCluster) else client.connection_pool
+        self._idle: list[redis.Connection] = []  # list.pop and append are atomic: no lock on the hot path
+        self._keep = keep
+        self._closed = False
+
+    def __call__(self, keys: list[str], args: list[object] = ()) -> object:  # type: ignore[assignment]
+        if self._pool is None:
+            return self._script(keys=keys, args=args)
+        try:
+            connection = self._idle.pop()
+        except IndexError:
+            connection = self._pool.make_connection()
+        try:
+            return self._run(connection, ("EVALSHA", self._script.sha, len(keys), *keys, *args))
+        finally:
+            if self._closed or len(self._idle) >= self._keep:
+                connection.disconnect()
+            else:
+                self._idle.append(connection)
+
+    def _run(self, connection: redis.Connection, command: tuple) -> object:
+        retried = loaded = False
+        while True:
+            try:
+                connection.send_command(*command)
+                return connection.read_response()
+            except redis.exceptions.NoScriptError:
+                if loaded:
+                    raise
+                loaded = True
+                connection.send_command("SCRIPT", "LOAD", self._script.script)
+                connection.read_response()
+            except (redis.ConnectionError, redis.TimeoutError):
+                connection.disconnect()
+                if retried:
+                    raise
+                retried = True
+
+    def close(self) -> None:
+        """Closes the kept connections (and those in use, as their calls end)."""
+        self._closed = True
+        while self._idle:
+            self._idle.pop().disconnect()

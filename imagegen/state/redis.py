@@ -34,7 +34,7 @@ import redis
 
 from imagegen import statuses as records
 from imagegen.errors import PeerUnavailable
-from imagegen.redis_connect import connect
+from imagegen.redis_connect import HotScript, connect
 from imagegen.state import INTERRUPTED, SharedState
 from imagegen.state.recovery import Held, Recollection
 
@@ -204,7 +204,7 @@ class RedisStatusStore:
         self._clock = clock
         client = connection.client
         self._create = client.register_script(_CREATE)
-        self._get = client.register_script(_GET)
+        self._get = HotScript(client, _GET)  # every status poll
         self._progress = client.register_script(_PROGRESS)
         self._write = client.register_script(_WRITE)
         self._taken = client.register_script(_TAKEN)
@@ -265,6 +265,10 @@ class RedisStatusStore:
                 self._ended.clear()  # bounded; refilled by the next reads
             self._ended[generation_id] = (raw, record)
         return record
+
+    def close(self) -> None:
+        """Closes the connections status reads keep."""
+        self._get.close()
 
     def share(self, generation_id: str) -> records.Generation | None:
         with self._redis.calling():
@@ -532,6 +536,7 @@ def redis_state(
 
     def close() -> None:
         watch.stop()
+        statuses.close()
         connection.client.close()
 
     return SharedState(
