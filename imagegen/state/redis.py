@@ -73,11 +73,15 @@ redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[3] - ARGV[4])
 
 # Answers {orphaned, fields}: orphaned = processing with no live lease (the caller asks the queue); for an
 # unknown id also the epoch and whether a recovery is under way, so a restart is noticed at no extra call.
+# ARGV[1]: the ended status the caller holds decoded for this id ('' for none): an ended record never
+# changes, so while Redis has it with that status the answer is {0, 1} and the hash is not sent again.
 _GET = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if status and status == ARGV[1] then return {0, 1} end
 local fields = redis.call('HGETALL', KEYS[1])
 if #fields == 0 then return {0, fields, redis.call('GET', KEYS[3]) or '', redis.call('EXISTS', KEYS[4])} end
 local orphaned = 0
-if redis.call('HGET', KEYS[1], 'status') == 'processing' and redis.call('EXISTS', KEYS[2]) == 0 then
+if status == 'processing' and redis.call('EXISTS', KEYS[2]) == 0 then
   orphaned = 1
 end
 return {orphaned, fields}
@@ -197,7 +201,7 @@ class RedisStatusStore:
     ) -> None:
         self._redis = connection
         self._still_queued = still_queued
-        self._ended: dict[str, tuple[tuple, records.Generation]] = {}  # id -> (hash as read, its record)
+        self._ended: dict[str, records.Generation] = {}  # ended records read here, handed out again while unchanged
         self._max_entries = max_entries
         self._ttl = int(ttl_seconds)
         self._lease_ms = int(lease_seconds * 1000)
@@ -246,25 +250,20 @@ class RedisStatusStore:
         return record
 
     def _read(self, generation_id: str) -> tuple[bool, records.Generation | None, bytes, bool]:
-        with self._redis.calling():
-            answer = self._get(keys=[_gen(generation_id), _lease(generation_id), EPOCH, RECOVERING])
-        record = self._decoded(generation_id, answer[1])
-        if record is not None:
-            return bool(answer[0]), record, b"", False
-        return False, None, answer[2], bool(answer[3])
-
-    def _decoded(self, generation_id: str, flat: list) -> records.Generation | None:
-        """The record a hash holds; an ended one read unchanged again is the same object (its answer is reused)."""
-        raw = tuple(flat) if flat else ()
         kept = self._ended.get(generation_id)
-        if kept is not None and kept[0] == raw:
-            return kept[1]
-        record = _record(generation_id, flat)
-        if record is not None and record.status != records.PROCESSING:
+        with self._redis.calling():
+            answer = self._get(keys=[_gen(generation_id), _lease(generation_id), EPOCH, RECOVERING],
+                               args=[kept.status if kept is not None else ""])
+        if answer[1] == 1:  # still there, and ended as this replica read it: the same record
+            return False, kept, b"", False
+        record = _record(generation_id, answer[1])
+        if record is None:
+            return False, None, answer[2], bool(answer[3])
+        if record.status != records.PROCESSING:
             if len(self._ended) >= _ENDED_KEPT:
                 self._ended.clear()  # bounded; refilled by the next reads
-            self._ended[generation_id] = (raw, record)
-        return record
+            self._ended[generation_id] = record
+        return bool(answer[0]), record, b"", False
 
     def close(self) -> None:
         """Closes the connections status reads keep."""
