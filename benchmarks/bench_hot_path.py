@@ -12,7 +12,7 @@
   after the first call), beside the same clients reading the cart and the products from the dev stack.
 
 Goals: status >= 0.8x bare at 8 and 32 threads in-process, >= 0.6x with Redis; Generate <= 1.5x the reference.
-Run: .venv/bin/python benchmarks/bench_hot_path.py [--seconds 1] [--rounds 5] [--calls 60] [--service-dir DIR]
+Run: .venv/bin/python benchmarks/bench_hot_path.py [--seconds 1] [--rounds 9] [--calls 60] [--service-dir DIR]
 """
 
 from __future__ import annotations
@@ -199,7 +199,7 @@ def redis_per_call(client, call: Callable[[], object], calls: int = 2000,  # noq
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=1.0, help="measuring window per thread count and round")
-    parser.add_argument("--rounds", type=int, default=5, help="alternating service/bare windows per thread count")
+    parser.add_argument("--rounds", type=int, default=9, help="alternating service/bare windows per thread count")
     parser.add_argument("--calls", type=int, default=60, help="GenerateCartImage calls per client")
     parser.add_argument("--service-dir", type=Path, default=ROOT, help="checkout whose imagegenservice.py runs")
     parser.add_argument("--states", default="in-process,redis", help="which services to measure status against")
