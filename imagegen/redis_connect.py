@@ -55,11 +55,12 @@ class HotScript:
     redis-py's command path (a pool checkout that polls the socket, the retry wrapper, argument filtering,
     the Script layer) held the GIL for about a quarter of a status call; this sends the same EVALSHA on a
     kept connection and reads its answer, with the same errors and connect()'s one quick retry on a broken
-    connection. A Redis that lost its scripts (a restart) is sent the script once more. A cluster client
+    connection. At most `keep` connections wait idle: more threads than that calling at once make and
+    close one each. A Redis that lost its scripts (a restart) is sent the script once more. A cluster client
     keeps redis-py's own path, which follows MOVED and ASK.
     """
 
-    def __init__(self, client: redis.Redis | RedisCluster, script: str, keep: int = 8) -> None:
+    def __init__(self, client: redis.Redis | RedisCluster, script: str, keep: int = 16) -> None:
         self._script = client.register_script(script)
         self._pool = None if isinstance(client, RedisCluster) else client.connection_pool
         self._idle: list[redis.Connection] = []  # list.pop and append are atomic: no lock on the hot path
