@@ -1,6 +1,9 @@
-"""A Redis client for REDIS_ADDR that works on one Redis or on any node of a Redis Cluster, told by the server."""
+"""A Redis client for REDIS_ADDR that works on one Redis or on any node of a Redis Cluster, told by the server;
+and HotScript, the status poll's script on connections of its own."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import redis
 from redis.backoff import NoBackoff
@@ -67,7 +70,7 @@ class HotScript:
         self._keep = keep
         self._closed = False
 
-    def __call__(self, keys: list[str], args: list[object] = ()) -> object:  # type: ignore[assignment]
+    def __call__(self, keys: Sequence[str], args: Sequence[object] = ()) -> object:
         if self._pool is None:
             return self._script(keys=keys, args=args)
         try:
