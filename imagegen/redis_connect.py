@@ -55,12 +55,12 @@ def _split(addr: str) -> tuple[str, int]:
 class HotScript:
     """A registered script called on connections of its own, kept between calls: for the status poll.
 
-    redis-py's command path (a pool checkout that polls the socket, the retry wrapper, argument filtering,
-    the Script layer) held the GIL for about a quarter of a status call; this sends the same EVALSHA on a
-    kept connection and reads its answer, with the same errors and connect()'s one quick retry on a broken
-    connection. At most `keep` connections wait idle: more threads than that calling at once make and
-    close one each. A Redis that lost its scripts (a restart) is sent the script once more. A cluster client
-    keeps redis-py's own path, which follows MOVED and ASK.
+    redis-py's command path (a pool checkout that polls the socket, argument filtering, the Script layer)
+    held the GIL for about a quarter of a status call; this sends the same EVALSHA on a kept connection
+    and reads its answer, with the same errors and the connection's own retry policy (connect()'s one
+    quick retry on a broken connection). At most `keep` connections wait idle: more threads than that
+    calling at once make and close one each. A Redis that lost its scripts (a restart) is sent the script
+    once more. A cluster client keeps redis-py's own path, which follows MOVED and ASK.
     """
 
     def __init__(self, client: redis.Redis | RedisCluster, script: str, keep: int = 16) -> None:
@@ -86,22 +86,19 @@ class HotScript:
                 self._idle.append(connection)
 
     def _run(self, connection: redis.Connection, command: tuple) -> object:
-        retried = loaded = False
-        while True:
-            try:
-                connection.send_command(*command)
-                return connection.read_response()
-            except redis.exceptions.NoScriptError:
-                if loaded:
-                    raise
-                loaded = True
-                connection.send_command("SCRIPT", "LOAD", self._script.script)
-                connection.read_response()
-            except (redis.ConnectionError, redis.TimeoutError):
-                connection.disconnect()
-                if retried:
-                    raise
-                retried = True
+        # The connection's own retry policy (connect()'s: one quick retry), disconnecting before the retry.
+        return connection.retry.call_with_retry(lambda: self._send(connection, command),
+                                                lambda error: connection.disconnect())
+
+    def _send(self, connection: redis.Connection, command: tuple) -> object:
+        try:
+            connection.send_command(*command)
+            return connection.read_response()
+        except redis.exceptions.NoScriptError:
+            connection.send_command("SCRIPT", "LOAD", self._script.script)
+            connection.read_response()
+            connection.send_command(*command)
+            return connection.read_response()
 
     def close(self) -> None:
         """Closes the kept connections (and those in use, as their calls end)."""
