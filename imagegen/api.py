@@ -91,7 +91,7 @@ class ImageGenerationServicer(pb_grpc.ImageGenerationServiceServicer):
         self._store_background = store_background
         self._cancel = cancel
         # The answer last built for each ended generation, reused while the store hands over that same record
-        # (the in-process store does; Redis reads a new one each time): building it took half a poll's time.
+        # (both stores do while it is unchanged): building it took half a poll's time.
         self._answers: dict[str, tuple[Generation, pb.GetStatusResponse]] = {}
 
     def GenerateCartImage(self, request: pb.GenerateCartImageRequest, context: grpc.ServicerContext):  # noqa: N802

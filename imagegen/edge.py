@@ -134,7 +134,7 @@ class Gate(grpc.ServerInterceptor):
         self._limits = dict(limits)
         silent = {method: _SilentPeers() for method in limits}
         self._slots = {method: None if limit.in_flight is None else _Turns(
-            limit.in_flight, limit.waiting, oldest_first=limit.waiting is not None, silent=silent[method])
+            limit.in_flight, limit.waiting, silent=silent[method])
             for method, limit in limits.items()}
         self._reads = {method: None if limit.reads is None else _Turns(limit.reads, silent=silent[method])
                        for method, limit in limits.items()}
@@ -195,8 +195,9 @@ class Gate(grpc.ServerInterceptor):
             return _streaming(handler, method, self._refusals, read_seconds)
         if handler.response_streaming:
             return handler
-        behaviour = _parsed(handler.unary_unary, method, limits.max_bytes if limits else None, self._refusals)
-        deserialize = tolerant(handler.request_deserializer, limits.max_bytes if limits else None)
+        max_bytes = limits.max_bytes if limits else None
+        behaviour = _parsed(handler.unary_unary, method, max_bytes, self._refusals)
+        deserialize = tolerant(handler.request_deserializer, max_bytes)
         # Every unary method is served as client-streaming, so that its request is read under a deadline.
         if lane in self._lane_readers and (limits is None or (limits.in_flight is None and limits.reads is None)):
             read = _Read(behaviour, method, self._refusals, read_seconds, self._lane_readers[lane], self._sweep)
@@ -475,7 +476,7 @@ class _Admitted:
         self._behaviour, self._method, self._limits = behaviour, method, limits
         self._slots, self._reads, self._refuse = slots, reads, refuse
         self._read_seconds = read_seconds
-        self._readers = readers or _Readers(method, refuse)
+        self._readers = readers or _Readers(method, refuse, silent=_SilentPeers())
 
     def __call__(self, requests: Iterator[Any], context: grpc.ServicerContext) -> Any:
         deadline = time.monotonic() + self._read_seconds  # from the call's start: a trickle cannot renew it
@@ -497,7 +498,8 @@ class _Admitted:
 
     def _slot(self, context: grpc.ServicerContext) -> bool:
         """A free slot; else, with in_flight_wait_seconds, one freed within that wait (cut to half the call's
-        deadline: a burst is let in, a flood still refused). Otherwise a flood beyond the slots is refused
+        deadline, or with a waiting room to what leaves the call read_seconds: a burst is let in, a flood still
+        refused). Otherwise a flood beyond the slots is refused
         with its bodies unread."""
         if self._slots.take():
             return True
@@ -516,8 +518,8 @@ class _Admitted:
 
     def _read(self, requests: Iterator[Any], context: grpc.ServicerContext, deadline: float) -> Any:
         # Waiting for a turn cuts off a reader silent past SILENT_READER_SECONDS, so the turn comes free.
-        if self._reads is not None and not self._reads.acquire(deadline, self._readers.cut_oldest, context.is_active,
-                                                               context.peer()):
+        if self._reads is not None and not (self._reads.take() or self._reads.acquire(
+                deadline, self._readers.cut_oldest, context.is_active, context.peer())):
             self._refuse(context, self._method, grpc.StatusCode.RESOURCE_EXHAUSTED, self._limits.busy_message,
                          "no turn to read the request", error_reason=self._limits.busy_reason,
                          retry_after_seconds=BUSY_RETRY_SECONDS)
@@ -532,7 +534,7 @@ class _Admitted:
         # A call given its turn near its deadline (the holders were cut just before) still gets a silent
         # reader's time to read: its request is in flight, and it is cut off like any other after that.
         disarm = _WATCHDOG.after(max(deadline - time.monotonic(), SILENT_READER_SECONDS), cut)
-        arrived = self._readers.arriving(context)
+        arriving = self._readers.enter(context, self._method)
         late = f"the request was not received within {self._read_seconds:g} s"
         try:
             request = next(requests, None)
@@ -541,7 +543,7 @@ class _Admitted:
                 self._refuse.note(self._method, grpc.StatusCode.CANCELLED, late)
             raise
         finally:
-            arrived()
+            self._readers.leave(arriving)
             disarm()
             if self._reads is not None:
                 self._reads.release()
@@ -559,17 +561,16 @@ class _Turns:
     The next free one goes to the connection served longest ago, after every connection one of whose calls
     was cut off for silence lately: silent calls re-opened from one connection as fast as they are cut then
     wait behind the shop's frontend rather than take turns before it. Within a connection it goes to the
-    newest waiter, or with oldest_first to the oldest. Newest first, calls that waited longest (a flood
+    newest waiter, or with a waiting room to the oldest. Newest first, calls that waited longest (a flood
     opened before the shoppers) are served last; oldest first, with each holder given a fixed time to send,
     silent callers only delay a shopper, by about their number x that time / the slots. With a waiting room
     (waiting: how many may wait) a call finding it full is refused at once.
     """
 
-    def __init__(self, count: int, waiting: int | None = None, oldest_first: bool = False,
-                 silent: _SilentPeers | None = None) -> None:
+    def __init__(self, count: int, waiting: int | None = None, silent: _SilentPeers | None = None) -> None:
         self._free = count
         self._room = waiting
-        self._oldest_first = oldest_first
+        self._oldest_first = waiting is not None  # with a waiting room, each holder has a fixed time to send
         self._silent = silent or _SilentPeers()
         self._lock = threading.Lock()
         self._waiters: dict[str, list[threading.Event]] = {}  # per peer, in the order peers are to be served
@@ -653,7 +654,7 @@ class _Readers:
     def __init__(self, method: str, refuse: _Refusals, silent_seconds: float = SILENT_READER_SECONDS,
                  silent: _SilentPeers | None = None) -> None:
         self._method, self._refuse, self._silent = method, refuse, silent_seconds
-        self.silent = silent or _SilentPeers()  # where a cut-off call's connection is noted
+        self.silent = silent  # where a cut-off call's connection is noted (None: nothing reads it)
         self._lock = threading.Lock()
         # id(entry) -> entry: [since, context, method, deadline or None, why it was cut (None while it was not)]
         self._calls: dict[int, list[Any]] = {}
@@ -662,11 +663,6 @@ class _Readers:
     def reading(self) -> bool:
         """Whether any call is reading its request now."""
         return bool(self._calls)
-
-    def arriving(self, context: grpc.ServicerContext) -> Callable[[], None]:
-        """Counts a call as reading its request; returns what to call once it has (or has failed to)."""
-        entry = self.enter(context, self._method)
-        return lambda: self.leave(entry)
 
     def enter(self, context: grpc.ServicerContext, method: str, read_seconds: float | None = None) -> list[Any]:
         """Counts a call of method as reading its request, cut_late() cutting it off after read_seconds."""
@@ -694,7 +690,8 @@ class _Readers:
             entry[4] = SILENT
         self._refuse.note(entry[2], grpc.StatusCode.CANCELLED,
                           f"the request was still arriving after {self._silent:g} s while another call waited")
-        self.silent.add(entry[1].peer())
+        if self.silent is not None:
+            self.silent.add(entry[1].peer())
         entry[1].cancel()
         return True
 

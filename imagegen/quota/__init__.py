@@ -98,6 +98,10 @@ class Slot:
         """The call failed otherwise (no change to the limits)."""
         self.outcome = ERROR
 
+    def unused(self) -> None:
+        """No call was sent with it (given back as it was taken)."""
+        self.outcome = UNUSED
+
     def renew(self) -> bool:
         """Keeps the slot past its lease, for a call longer than slot_lease_seconds."""
         return self._quota.store.renew(self.model, self.token, self._quota.policy)
@@ -150,7 +154,7 @@ class GeminiQuota:
         finally:
             if getattr(self._handed, "slot", None) is slot:
                 self._handed.slot = None
-                slot.outcome = UNUSED
+                slot.unused()
                 self.release(slot)
 
     def release(self, slot: Slot) -> None:
@@ -200,7 +204,7 @@ class FirstCallGate:
 
     def release(self, slot: Slot) -> None:
         """Gives a reserved slot back unused (no job to take after all)."""
-        slot.outcome = UNUSED
+        slot.unused()
         self._quota.release(slot)
 
     def handed(self, slot: Slot) -> contextlib.AbstractContextManager[None]:

@@ -144,13 +144,12 @@ class RunGeneration:
         """Ends a generation that waited in the queue past its budget, without drawing it; False when the
         shared state missed that end (the job must stay queued)."""
         with bound(generation_id=job.generation_id):
-            if not self._pending.fail(job.generation_id, QUEUE_EXPIRED):
-                self._pending.forget(job.generation_id, job.cache_key)
-                return False
-            log.warning("generation waited too long in the queue", extra={"waited_seconds": round(waited, 1)})
-            self._count("expired", job.style)
+            ended = self._pending.fail(job.generation_id, QUEUE_EXPIRED)
+            if ended:
+                log.warning("generation waited too long in the queue", extra={"waited_seconds": round(waited, 1)})
+                self._count("expired", job.style)
             self._pending.forget(job.generation_id, job.cache_key)
-        return True
+        return ended
 
     def _count(self, outcome: str, style: Style) -> None:
         self._metrics.generations.labels(outcome=outcome, style=style.name, generator=self._generator.name).inc()
