@@ -30,7 +30,7 @@ from imagegen.domain import Generator, Pictures
 from imagegen.edge import Gate, return_large_bodies_to_the_system
 from imagegen.estimate import Estimator, MemoryRunLog, RedisRunLog
 from imagegen.health import HealthServicer
-from imagegen.http import SidePort
+from imagegen.side_port import SidePort
 from imagegen.limits import (
     DailyBudget,
     InProcessSpendLedger,
@@ -55,7 +55,7 @@ from imagegen.stores.local import LocalImageStore
 from imagegen.uploads import UploadLimits
 from imagegen.usecases.backgrounds import StoreBackground
 from imagegen.usecases.pending import Pending
-from imagegen.usecases.queue import GenerationQueue
+from imagegen.usecases.queue import GenerationQueue, Workers
 from imagegen.usecases.run import RunGeneration
 from imagegen.usecases.start import Drawing, StartGeneration
 from imagegen.usecases.status import CancelGeneration, ReadStatus
@@ -298,11 +298,13 @@ def build_use_cases(settings: Settings, capacity: Capacity, adapters: Adapters, 
         pictures=adapters.pictures, generator=adapters.generator, store=adapters.store, statuses=state.statuses,
         results=state.results, pending=pending, metrics=metrics, picture_timeout=2 * settings.peer_timeout_seconds,
     )
+    workers = Workers(
+        count=capacity.model_concurrency, queue_limit=capacity.queue_limit,
+        max_wait_seconds=capacity.queue_max_wait_seconds, lease_seconds=settings.generation_lease_seconds,
+        consumer=f"{socket.gethostname()}:{os.getpid()}", shop_wide=bool(settings.redis_addr),
+    )
     queue = GenerationQueue(
-        adapters.queue, run, pending, state.statuses, metrics, workers=capacity.model_concurrency,
-        queue_limit=capacity.queue_limit, max_wait_seconds=capacity.queue_max_wait_seconds,
-        lease_seconds=settings.generation_lease_seconds, consumer=f"{socket.gethostname()}:{os.getpid()}",
-        shop_wide=bool(settings.redis_addr), estimator=adapters.estimator,
+        adapters.queue, run, pending, state.statuses, metrics, workers, estimator=adapters.estimator,
         gate=FirstCallGate(adapters.quota, settings.gemini.gemini_models[0]) if adapters.quota else None,
     )
     start = StartGeneration(

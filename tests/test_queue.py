@@ -272,7 +272,7 @@ def _shop_on_redis(redis_addr: str, generator, lease: float = LEASE, misses: int
     from imagegen.observability import Metrics
     from imagegen.state.redis import redis_state
     from imagegen.usecases.pending import Pending
-    from imagegen.usecases.queue import GenerationQueue
+    from imagegen.usecases.queue import GenerationQueue, Workers
     from imagegen.usecases.run import RunGeneration
     from imagegen.usecases.start import CartRequest, Drawing, StartGeneration
     from imagegen.usecases.status import ReadStatus
@@ -287,8 +287,8 @@ def _shop_on_redis(redis_addr: str, generator, lease: float = LEASE, misses: int
     pending = Pending(statuses, state.in_flight, metrics)
     run = RunGeneration(pictures=FakePictures(), generator=generator, store=store, statuses=statuses,
                         results=state.results, pending=pending, metrics=metrics)
-    workers = GenerationQueue(queue, run, pending, statuses, metrics, workers=1, queue_limit=16,
-                              max_wait_seconds=60, lease_seconds=lease, consumer="replica-a", shop_wide=True)
+    workers = GenerationQueue(queue, run, pending, statuses, metrics, Workers(
+        count=1, queue_limit=16, max_wait_seconds=60, lease_seconds=lease, consumer="replica-a", shop_wide=True))
     workers.start()
     start = StartGeneration(cart=FakeShop({"alice": [("MUG", 1)]}), catalog=FakeShop(), store=store, state=state,
                             queue=workers, pending=pending, metrics=metrics, drawing=Drawing(generator.name, 256))

@@ -10,7 +10,7 @@ import re
 import threading
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import google.auth
@@ -190,39 +190,29 @@ class GeminiGenerator:
     def __init__(
         self,
         client: genai.Client,
+        settings: GeminiSettings,
         *,
-        models: Sequence[str],
-        aspect_ratio: str = "1:1",
-        timeout_seconds: float = 60.0,
-        total_timeout_seconds: float = 180.0,
-        max_input_images: int = 6,
-        mode: str = "gemini-api",
+        secret: str = "",
         metrics: GeminiMetrics | None = None,
         spend: SpendMeter | None = None,
         retry: RetryPolicy | None = None,
-        secret: str = "",
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.monotonic,
-        rng: random.Random | None = None,
         cpu_slots: contextlib.AbstractContextManager | None = None,
         quota: GeminiQuota | None = None,
     ) -> None:
-        if not models:
+        if not settings.gemini_models:
             raise GeminiSetupError("GEMINI_MODEL names no model")
         self._client = client
-        self.models = tuple(models)
-        self._aspect_ratio = aspect_ratio
-        self._timeout = timeout_seconds
-        self._total_timeout = total_timeout_seconds
-        self._max_input_images = max(1, max_input_images)
-        self.mode = mode
+        self.models = tuple(settings.gemini_models)
+        self._aspect_ratio = settings.image_aspect_ratio
+        self._timeout = settings.gemini_timeout_seconds
+        self._total_timeout = settings.gemini_total_timeout_seconds
+        self._max_input_images = max(1, settings.gemini_max_input_images)
+        self.mode = "vertex-ai" if settings.use_vertexai else "gemini-api"
         self._metrics = metrics or GeminiMetrics()
         self._spend = spend or SpendMeter()
         self._retry = retry or RetryPolicy()
         self._secret = secret  # only to scrub it from any text we log or raise
-        self._sleep = sleep
-        self._clock = clock
-        self._rng = rng or random.Random()
+        self._rng = random.Random()  # the retry delays' jitter
         self._gone: set[str] = set()
         self._gone_lock = threading.Lock()
         # Converting pictures and building reference sheets hold a core; the model call does not.
@@ -351,7 +341,7 @@ class GeminiGenerator:
         self, contents_for: Callable[[ImageModel], list[types.Part]], size: int
     ) -> tuple[types.GenerateContentResponse, str]:
         """Tries the models in order, skipping gone ones; the whole chain shares one time budget."""
-        deadline = self._clock() + self._total_timeout
+        deadline = time.monotonic() + self._total_timeout
         for model in self.models:
             if model in self.gone_models:
                 continue
@@ -387,7 +377,7 @@ class GeminiGenerator:
         retry = 0
         last_kind = ""
         while True:
-            remaining = deadline - self._clock()
+            remaining = deadline - time.monotonic()
             if remaining < MIN_ATTEMPT_SECONDS:
                 # A backoff that overslept the budget: the shopper hears what the model last said, if anything.
                 raise ModelUnavailable(_exhausted_message(last_kind) if last_kind else _TOO_SLOW)
@@ -401,24 +391,24 @@ class GeminiGenerator:
                     delay = max(delay, failure.retry_after)
                 if self._quota is not None and failure.kind == "rate_limited":
                     delay = 0.0  # the shop-wide pause holds the next attempt, and every other replica's
-                gives_up = delay + MIN_ATTEMPT_SECONDS >= deadline - self._clock()
+                gives_up = delay + MIN_ATTEMPT_SECONDS >= deadline - time.monotonic()
                 logger.warning(
                     "gemini call failed; giving up" if gives_up else "gemini call failed; retrying",
                     extra={"model": model.id, "attempt": retry, "kind": failure.kind, "detail": str(failure)},
                 )
                 if gives_up:
                     raise ModelUnavailable(_exhausted_message(failure.kind)) from None
-                self._sleep(delay)
+                time.sleep(delay)
 
     def _attempt_in_quota(
         self, model: ImageModel, contents: list[types.Part], size: int, deadline: float
     ) -> types.GenerateContentResponse:
         """One attempt, sent once the shop-wide quota allows it; its outcome goes back to the quota."""
         if self._quota is None:
-            return self._attempt(model, contents, size, min(self._timeout, deadline - self._clock()))
-        with self._quota.call(model.id, max(0.0, deadline - self._clock() - MIN_ATTEMPT_SECONDS)) as slot:
+            return self._attempt(model, contents, size, min(self._timeout, deadline - time.monotonic()))
+        with self._quota.call(model.id, max(0.0, deadline - time.monotonic() - MIN_ATTEMPT_SECONDS)) as slot:
             try:
-                return self._attempt(model, contents, size, min(self._timeout, deadline - self._clock()))
+                return self._attempt(model, contents, size, min(self._timeout, deadline - time.monotonic()))
             except _Retryable as failure:
                 if failure.kind == "rate_limited":
                     slot.rate_limited(failure.retry_after)
@@ -621,7 +611,6 @@ def build_gemini_generator(
             )
         except ValueError as exc:
             raise GeminiSetupError(f"Vertex AI client could not be built: {exc}") from exc
-        mode = "vertex-ai"
         credential_source = "google-auth default credentials" if injected is None else "injected credentials"
     else:
         if settings.gemini_api_key:
@@ -637,28 +626,15 @@ def build_gemini_generator(
             client = genai.Client(vertexai=False, api_key=secret, http_options=http_options)
         except ValueError as exc:
             raise GeminiSetupError(f"Gemini client could not be built: {str(exc).replace(secret, '[redacted]')}") from None
-        mode = "gemini-api"
     generator = GeminiGenerator(
-        client,
-        models=settings.gemini_models,
-        aspect_ratio=settings.image_aspect_ratio,
-        timeout_seconds=settings.gemini_timeout_seconds,
-        total_timeout_seconds=settings.gemini_total_timeout_seconds,
-        max_input_images=settings.gemini_max_input_images,
-        mode=mode,
-        metrics=metrics,
-        spend=spend,
-        retry=retry,
-        secret=secret,
-        cpu_slots=cpu_slots,
-        quota=quota,
+        client, settings, secret=secret, metrics=metrics, spend=spend, retry=retry, cpu_slots=cpu_slots, quota=quota,
     )
-    if mode == "gemini-api":  # Vertex AI lists publisher models differently; its chain is not checked
+    if not settings.use_vertexai:  # Vertex AI lists publisher models differently; its chain is not checked
         generator.check_models_in_background()
     logger.info(
         "gemini generator ready",
         extra={
-            "mode": mode,
+            "mode": generator.mode,
             "models": list(generator.models),
             "credentials": credential_source,
             "location": settings.location if settings.use_vertexai else "",

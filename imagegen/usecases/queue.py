@@ -12,6 +12,7 @@ lease), and a replica shutting down hands its running jobs back at once when the
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import queue as local_queue
 import threading
@@ -48,6 +49,18 @@ class StartGate(Protocol):
         ...
 
 
+@dataclasses.dataclass(frozen=True)
+class Workers:
+    """How this process works off the queue: capacity.py derives the count, limit and wait."""
+
+    count: int  # worker threads (MODEL_CONCURRENCY)
+    queue_limit: int  # GENERATION_QUEUE_LIMIT
+    max_wait_seconds: float  # GENERATION_MAX_WAIT_SECONDS
+    lease_seconds: float  # GENERATION_LEASE_SECONDS
+    consumer: str  # this process's name in the shop's queue
+    shop_wide: bool = False  # the queue outlives this process: hand work back rather than fail it
+
+
 class GenerationQueue:
     """Puts accepted jobs in the shop's queue and runs MODEL_CONCURRENCY worker threads fed by one taker."""
 
@@ -58,13 +71,8 @@ class GenerationQueue:
         pending: Pending,
         statuses: StatusStore,
         metrics: Metrics,
+        workers: Workers,
         *,
-        workers: int,
-        queue_limit: int,
-        max_wait_seconds: float,
-        lease_seconds: float,
-        consumer: str,
-        shop_wide: bool = False,
         estimator: Estimator | None = None,
         gate: StartGate | None = None,
     ) -> None:
@@ -73,12 +81,12 @@ class GenerationQueue:
         self._pending = pending
         self._statuses = statuses
         self._metrics = metrics
-        self._workers = workers
-        self._queue_limit = queue_limit
-        self._max_wait = max_wait_seconds
-        self._lease = lease_seconds
-        self._consumer = consumer
-        self._shop_wide = shop_wide  # the queue outlives this process: hand work back rather than fail it
+        self._workers = workers.count
+        self._queue_limit = workers.queue_limit
+        self._max_wait = workers.max_wait_seconds
+        self._lease = workers.lease_seconds
+        self._consumer = workers.consumer
+        self._shop_wide = workers.shop_wide
         self._estimator = estimator
         self._gate = gate  # with the model's quota: a job is taken only once a call may be sent for it
         self._stopping = threading.Event()
@@ -87,7 +95,7 @@ class GenerationQueue:
         self._idle = threading.Condition(self._lock)
         self._running: dict[str, Job] = {}
         self._handed_back: set[str] = set()
-        self._free = threading.Semaphore(workers)  # workers with nothing to do: the taker takes one job each
+        self._free = threading.Semaphore(workers.count)  # workers with nothing to do: the taker takes one job each
         self._taken: local_queue.SimpleQueue[tuple[shared_queue.Claimed, object | None] | None] = (
             local_queue.SimpleQueue())
 

@@ -16,7 +16,7 @@ from imagegen.state.memory import memory_state
 from imagegen.usecases.backgrounds import StoreBackground
 from imagegen.queue.memory import MemoryQueue
 from imagegen.usecases.pending import Pending
-from imagegen.usecases.queue import GenerationQueue
+from imagegen.usecases.queue import GenerationQueue, Workers
 from imagegen.usecases.run import RunGeneration
 from imagegen.usecases.start import CartRequest, Drawing, StartGeneration
 from imagegen.usecases.status import CancelGeneration, ReadStatus
@@ -76,9 +76,10 @@ class Service:
         pending = Pending(state.statuses, state.in_flight, metrics)
         run = RunGeneration(pictures=FakePictures(), generator=self.generator, store=self.store,
                             statuses=state.statuses, results=state.results, pending=pending, metrics=metrics)
+        workers = Workers(count=concurrency, queue_limit=queue_limit, max_wait_seconds=max_wait,
+                          lease_seconds=lease_seconds, consumer="here")
         self.queue = GenerationQueue(shared_queue or MemoryQueue(600, clock=clock), run, pending, state.statuses, metrics,
-                                     workers=concurrency, queue_limit=queue_limit, max_wait_seconds=max_wait,
-                                     lease_seconds=lease_seconds, consumer="here")
+                                     workers)
         self.queue.start()
         self.start = StartGeneration(cart=self.shop, catalog=self.shop, store=self.store, state=state,
                                      queue=self.queue, pending=pending, metrics=metrics,
