@@ -91,6 +91,9 @@ class Limits:
     # Calls that may wait for a slot, served oldest first; each then has read_seconds from its slot to send
     # its request (none: in_flight_wait_seconds alone decides). A waiting call holds no body, only a thread.
     waiting: int | None = None
+    # Reads the request's bytes in place of the method's message class (None: the class), for a request whose
+    # parsed message would hold a second copy of a large field for as long as the call runs.
+    parse: Callable[[bytes], Any] | None = None
 
 
 class Malformed:
@@ -197,7 +200,7 @@ class Gate(grpc.ServerInterceptor):
             return handler
         max_bytes = limits.max_bytes if limits else None
         behaviour = _parsed(handler.unary_unary, method, max_bytes, self._refusals)
-        deserialize = tolerant(handler.request_deserializer, max_bytes)
+        deserialize = tolerant((limits and limits.parse) or handler.request_deserializer, max_bytes)
         # Every unary method is served as client-streaming, so that its request is read under a deadline.
         if lane in self._lane_readers and (limits is None or (limits.in_flight is None and limits.reads is None)):
             read = _Read(behaviour, method, self._refusals, read_seconds, self._lane_readers[lane], self._sweep)
