@@ -173,7 +173,7 @@ def test_silent_status_calls_are_cut_off_and_a_shoppers_status_is_answered(make_
     service = make_service()
     release = threading.Event()
     raw = raw_call(service.channel, "GetImageGenerationStatus")
-    held = [raw.future(silent(release), timeout=120) for _ in range(12)]  # three times the status threads
+    held = [raw.future(silent(release), timeout=120) for _ in range(12)]  # six times the status threads
     try:
         answer = service.stub.GetImageGenerationStatus(pb.GetStatusRequest(generation_id="nope"), timeout=30)
         assert answer.status == "not_found"
