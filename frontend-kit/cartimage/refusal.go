@@ -14,7 +14,6 @@ const Domain = "imagegenerationservice.hipstershop"
 // refusal is what the kit reads from a gRPC error: its code and the service's google.rpc details.
 type refusal struct {
 	code       codes.Code
-	message    string
 	reason     string        // ErrorInfo.reason when the domain is the service's ("" otherwise)
 	problem    string        // the first BadRequest field violation's description
 	retryAfter time.Duration // RetryInfo.retry_delay (0: none)
@@ -26,7 +25,7 @@ func readRefusal(err error) (refusal, bool) {
 	if !ok {
 		return refusal{}, false
 	}
-	r := refusal{code: st.Code(), message: st.Message()}
+	r := refusal{code: st.Code()}
 	for _, detail := range st.Details() {
 		switch d := detail.(type) {
 		case *errdetails.ErrorInfo:
