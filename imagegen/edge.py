@@ -68,7 +68,7 @@ class Budget:
 # not a kubelet or a frontend. Streams (server reflection) are for people with grpcurl: a few at a time.
 # Status has 2 threads, and they are its read bound too (no read turns). Its calls are short and hold the
 # GIL: with 3 or 4 threads contending for it a status call cost 1.3x the CPU and 0.8x the throughput of 2
-# threads, with 8 more still (benchmarks/bench_hot_path.py); through Redis 2 do as well as 4.
+# threads, and with 8 more still (benchmarks/bench_hot_path.py); through Redis 2 do as well as 4.
 BUDGETS: Mapping[str, Budget] = {
     HEALTH: Budget(threads=4, waiting=60, read_seconds=2.0),
     STATUS: Budget(threads=2, waiting=120, read_seconds=2.0),
